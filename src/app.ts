@@ -1,0 +1,258 @@
+// The composition root: storage, database (migrated), event bus and
+// services; Yoga and the REST routes on one Fastify server; graphql-ws on
+// the same port and path. Returns { start, stop } and starts nothing itself.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import { GraphQLError, type ExecutionArgs } from 'graphql'
+import { createYoga } from 'graphql-yoga'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
+import { processRequest } from 'graphql-upload-minimal'
+import { WebSocketServer } from 'ws'
+import { useServer } from 'graphql-ws/use/ws'
+import type { Config } from './config.ts'
+import { authenticateForGraphql, type GraphQLContext } from './context.ts'
+import { DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError, UnauthenticatedError } from './errors/index.ts'
+import { maskError, toInvalidInputCode, useInvalidInputCodes } from './graphql/errors.ts'
+import { schema } from './graphql/index.ts'
+import { createDatabase } from './infra/db.ts'
+import { createEventBus } from './infra/event-bus.ts'
+import { createLogger } from './infra/logger.ts'
+import { migrateDatabase } from './infra/migrate.ts'
+import { createStorage } from './infra/storage.ts'
+import { loadInstanceTypes, machineResources } from './domain/instance-types.ts'
+import { parseApiTokens, type Principal } from './services/auth.ts'
+import { createServices, type Services } from './services/index.ts'
+import { errorBody, fail, internalErrorCode, ok } from './rest/envelope.ts'
+import { registerRestRoutes } from './rest/routes.ts'
+
+export interface App {
+  fastify: FastifyInstance
+  services: Services
+  /** Listens on config.port (0: any free port); resolves to the base URL. */
+  start(): Promise<string>
+  /** Idempotent: closes sockets, the server, the bus and the database. */
+  stop(): Promise<void>
+}
+
+const jsonBodyLimit = 1024 * 1024
+
+/** Fastify's own request errors (bad JSON, content types, sizes) as contract errors. */
+function requestError(error: FastifyError): DomainError | undefined {
+  if (error instanceof DomainError) return error
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new InvalidInputError('Unsupported Content-Type; send application/json (or multipart/form-data for dataset uploads)')
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(`Request body is larger than ${jsonBodyLimit} bytes`)
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+    case 'FST_ERR_CTP_INVALID_TYPE':
+      return new InvalidInputError(`Malformed request: ${error.message}`)
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return new InvalidInputError(`Bad request: ${error.message}`)
+  }
+  return undefined
+}
+
+export async function buildApp(config: Config): Promise<App> {
+  const logger = createLogger(config)
+  const storage = createStorage(config.dataDir)
+  await storage.init()
+  const migration = await migrateDatabase(config.databaseUrl)
+  if (migration.applied.length > 0) logger.info({ applied: migration.applied }, 'database migrated')
+  const database = await createDatabase(config.databaseUrl)
+  const bus = await createEventBus(config.redisUrl)
+  const machine = machineResources()
+  const services = createServices({
+    db: database.db,
+    bus,
+    storage,
+    instanceTypes: loadInstanceTypes(config.instanceTypesFile, machine),
+    trainerConcurrency: config.trainerConcurrency,
+    gpus: machine.gpus,
+    maxUploadBytes: config.maxUploadBytes,
+  })
+  await services.auth.bootstrap(config.apiTokens ? parseApiTokens(config.apiTokens) : [])
+  if (!config.apiTokens && (await services.auth.countUsers()) === 0) {
+    // A fresh install with no configured tokens: make one admin token so the service works on the first try.
+    const created = await services.auth.createToken('admin', ['read', 'write', 'admin'], 'first start')
+    logger.warn({ user: created.user, token: created.token }, 'no users yet: created an admin token (shown once; `npm run token -- create <user>` makes more)')
+  }
+
+  const yoga = createYoga<{ principal?: Principal }, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    maskedErrors: { maskError },
+    plugins: [useInvalidInputCodes()],
+    logging: {
+      debug: (...args: unknown[]) => logger.debug(args),
+      info: (...args: unknown[]) => logger.info(args),
+      warn: (...args: unknown[]) => logger.warn(args),
+      error: (...args: unknown[]) => logger.error(args),
+    },
+    graphiql: {
+      title: 'Training service GraphiQL',
+      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }),
+      subscriptionsProtocol: 'WS',
+    },
+    renderGraphiQL,
+    context: async (initial) => ({
+      services,
+      principal: initial.principal ?? (await authenticateForGraphql(services, initial.request.headers.get('authorization'))),
+    }),
+  })
+
+  const fastify = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Per-request lines go out at debug level (onResponse below), not at info for every request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: jsonBodyLimit,
+    return503OnClosing: true,
+  })
+  fastify.addHook('onResponse', async (request, reply) => {
+    if (logger.isLevelEnabled('debug')) request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+  })
+  fastify.decorateRequest('principal', null)
+  fastify.removeContentTypeParser(['application/json'])
+  fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json/i, { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body)
+    if (text.trim() === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch (error) {
+      done(new InvalidInputError(`Malformed JSON body: ${(error as Error).message}`), undefined)
+    }
+  })
+  // Multipart bodies stream to their handlers (dataset uploads, GraphQL multipart requests).
+  fastify.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null))
+
+  fastify.setErrorHandler((error: FastifyError, request, reply) => {
+    const known = requestError(error)
+    if (known) return fail(reply, known)
+    request.log.error({ err: error, url: request.url, method: request.method }, 'unexpected error')
+    return reply.code(500).send(errorBody(internalErrorCode, 'Internal error; the service log has the details'))
+  })
+  fastify.setNotFoundHandler((request, reply) => fail(reply, new NotFoundError('route', `${request.method} ${request.url}`, `No endpoint ${request.method} ${request.url.split('?')[0]}`)))
+
+  fastify.get('/healthz', async (_request, reply) => ok(reply, 200, { status: 'ok' }))
+  fastify.get('/readyz', async (_request, reply) => {
+    const up = await database.ping()
+    return ok(reply.code(up ? 200 : 503), up ? 200 : 503, { status: up ? 'ready' : 'unavailable', database: up ? 'ok' : 'unreachable', eventBus: config.redisUrl ? 'redis' : 'in-process' })
+  })
+
+  fastify.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: async (request, reply) => {
+      if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
+        return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
+      }
+      const response = await yoga.handleNodeRequestAndResponse(request, reply)
+      response.headers.forEach((value, key) => void reply.header(key, value))
+      reply.status(response.status)
+      reply.send(response.body)
+      return reply
+    },
+  })
+
+  /** A GraphQL multipart request (file uploads): files stream to the resolvers as they arrive. */
+  async function executeMultipart(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, authorization: string | undefined) {
+    let principal: Principal
+    try {
+      principal = await services.auth.authenticate(authorization)
+    } catch (error) {
+      throw error instanceof DomainError ? error : new UnauthenticatedError()
+    }
+    let body: { query?: string; variables?: Record<string, unknown>; operationName?: string }
+    try {
+      body = (await processRequest(req, res, { maxFiles: 1, maxFileSize: config.maxUploadBytes + 1 })) as typeof body
+    } catch (error) {
+      throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
+    }
+    if (Array.isArray(body) || typeof body?.query !== 'string') throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
+    const enveloped = yoga.getEnveloped({ principal } as never)
+    let document
+    try {
+      document = enveloped.parse(body.query)
+    } catch (error) {
+      return { errors: [toInvalidInputCode(error as GraphQLError)] }
+    }
+    const errors = enveloped.validate(enveloped.schema, document)
+    if (errors.length > 0) return { errors: errors.map(toInvalidInputCode) }
+    const contextValue = await enveloped.contextFactory()
+    const result = await enveloped.execute({ schema: enveloped.schema, document, variableValues: body.variables, operationName: body.operationName, contextValue } as ExecutionArgs)
+    const single = result as { errors?: readonly GraphQLError[] }
+    return { ...single, ...(single.errors ? { errors: single.errors.map((e) => toInvalidInputCode(maskError(e, 'Unexpected error.') as GraphQLError)) } : {}) }
+  }
+
+  registerRestRoutes(fastify, services)
+
+  const wsServer = new WebSocketServer({ noServer: true })
+  const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
+      onConnect: async (ctx) => {
+        const fromParams = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
+        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization
+        try {
+          ctx.extra.principal = await services.auth.authenticate(header)
+          return true
+        } catch {
+          return false
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal } as never)
+        let document
+        try {
+          document = enveloped.parse(payload.query)
+        } catch (error) {
+          return [toInvalidInputCode(error as GraphQLError)]
+        }
+        const args = {
+          schema: enveloped.schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        }
+        const errors = enveloped.validate(args.schema, args.document)
+        if (errors.length > 0) return errors.map(toInvalidInputCode)
+        return args
+      },
+    },
+    wsServer,
+  )
+  fastify.server.on('upgrade', (request, socket, head) => {
+    if ((request.url ?? '').split('?')[0] !== '/graphql') {
+      socket.destroy()
+      return
+    }
+    wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request))
+  })
+
+  let stopping: Promise<void> | undefined
+  return {
+    fastify,
+    services,
+    async start() {
+      const address = await fastify.listen({ port: config.port, host: config.host })
+      const url = new URL(address)
+      if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = '127.0.0.1'
+      return url.origin
+    },
+    stop() {
+      stopping ??= (async () => {
+        await wsHandle.dispose()
+        for (const client of wsServer.clients) client.terminate()
+        wsServer.close()
+        await fastify.close()
+        await bus.close()
+        await database.close()
+      })()
+      return stopping
+    },
+  }
+}

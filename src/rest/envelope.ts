@@ -1,0 +1,25 @@
+// The spec's response envelope, for success and failure alike.
+import type { FastifyReply } from 'fastify'
+import { DomainError, type FieldProblem } from '../errors/index.ts'
+
+export const internalErrorCode = 'E1000'
+
+export interface ErrorBody {
+  success: false
+  error: { code: string; message: string; details?: FieldProblem[] }
+  timestamp: string
+}
+
+export function ok(reply: FastifyReply, status: number, data: unknown, message?: string) {
+  return reply.code(status).send({ success: true, data, ...(message ? { message } : {}), timestamp: new Date().toISOString() })
+}
+
+export function errorBody(code: string, message: string, details?: FieldProblem[]): ErrorBody {
+  return { success: false, error: { code, message, ...(details && details.length > 0 ? { details } : {}) }, timestamp: new Date().toISOString() }
+}
+
+export function fail(reply: FastifyReply, error: DomainError) {
+  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  if (error.status === 413) reply.header('Connection', 'close')
+  return reply.code(error.status).send(errorBody(error.code, error.message, error.details))
+}

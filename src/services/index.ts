@@ -1,0 +1,37 @@
+// Wires the domain services together. Nothing here knows GraphQL or HTTP.
+import type { Db } from '../infra/db.ts'
+import type { EventBus } from '../infra/event-bus.ts'
+import type { Storage } from '../infra/storage.ts'
+import type { InstanceType } from '../domain/instance-types.ts'
+import { createAuthService } from './auth.ts'
+import { createDatasetService } from './datasets.ts'
+import { createJobService } from './jobs.ts'
+import { createResourceService } from './resources.ts'
+import { createTemplateService } from './templates.ts'
+
+export interface ServiceDeps {
+  db: Db
+  bus: EventBus
+  storage: Storage
+  instanceTypes: readonly InstanceType[]
+  trainerConcurrency: number
+  gpus: number
+  maxUploadBytes: number
+}
+
+export function createServices(deps: ServiceDeps) {
+  const resources = createResourceService(deps)
+  const jobs = createJobService({ ...deps, resources })
+  return {
+    auth: createAuthService(deps.db),
+    datasets: createDatasetService(deps),
+    jobs,
+    templates: createTemplateService({ db: deps.db, jobs, resources }),
+    resources,
+    bus: deps.bus,
+    storage: deps.storage,
+    maxUploadBytes: deps.maxUploadBytes,
+  }
+}
+
+export type Services = ReturnType<typeof createServices>

@@ -1,0 +1,153 @@
+// Training templates (spec §6): saved job configurations, private to their
+// owner or public to every user, and jobs created from them.
+import { z } from 'zod'
+import type { Db, Prisma, Template } from '../infra/db.ts'
+import { ForbiddenError, NotFoundError } from '../errors/index.ts'
+import { newId } from '../domain/ids.ts'
+import { createTemplateSchema, nameSchema, parseConfig, templateOverridesSchema } from '../domain/job-config.ts'
+import { pageQuery, paginationOf } from '../domain/pagination.ts'
+import { parseInput } from '../domain/validation.ts'
+import { templateView, type JobView, type TemplateView } from '../domain/views.ts'
+import { requireScope, type Principal } from './auth.ts'
+import type { JobService } from './jobs.ts'
+import type { ResourceService } from './resources.ts'
+import { InvalidInputError } from '../errors/index.ts'
+
+const filterFields = {
+  visibility: z.enum(['all', 'mine', 'public'], 'must be all, mine or public').default('all'),
+  sortBy: z.enum(['createdAt', 'updatedAt', 'name'], 'must be createdAt, updatedAt or name').default('createdAt'),
+  sortOrder: pageQuery.sortOrder,
+}
+const filterSchema = z.strictObject(filterFields)
+const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
+
+const createJobFromTemplateSchema = z.strictObject({
+  name: nameSchema,
+  datasetId: z.string().min(1, 'must not be empty'),
+  overrides: templateOverridesSchema.optional(),
+})
+
+type Loose = Record<string, unknown>
+const isObject = (value: unknown): value is Loose => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** Objects merge key by key, recursively; anything else in `override` replaces what `base` has. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isObject(base) || !isObject(override)) return override === undefined ? base : override
+  const merged: Loose = { ...base }
+  for (const [key, value] of Object.entries(override)) merged[key] = value === undefined ? base[key] : deepMerge(base[key], value)
+  return merged
+}
+
+const includeOwner = { owner: { select: { name: true } } } as const
+
+export function createTemplateService(deps: { db: Db; jobs: JobService; resources: ResourceService }) {
+  const { db, jobs, resources } = deps
+
+  const view = (template: Template & { owner: { name: string } }) => templateView(template, template.owner.name)
+
+  /** A template the principal can see: their own, or a public one. */
+  async function load(principal: Principal, id: string) {
+    const template = await db.template.findFirst({
+      where: { id, OR: [{ ownerId: principal.userId }, { isPublic: true }] },
+      include: includeOwner,
+    })
+    if (!template) throw new NotFoundError('template', id)
+    return template
+  }
+
+  return {
+    async create(principal: Principal, input: unknown): Promise<TemplateView> {
+      requireScope(principal, 'write')
+      const config = parseConfig(createTemplateSchema, input)
+      const type = config.resources?.instanceType
+      if (type !== undefined && !resources.find(type)) {
+        // Capacity is checked when a job is created from the template; an unknown name never works.
+        throw InvalidInputError.fromProblems([
+          { field: 'resources.instanceType', message: `unknown instance type ${JSON.stringify(type)}; known types: ${resources.instanceTypes.map((t) => t.name).join(', ')}` },
+        ])
+      }
+      const json = (value: unknown) => (value === undefined ? undefined : (value as Prisma.InputJsonValue))
+      const template = await db.template.create({
+        data: {
+          id: newId('template'),
+          ownerId: principal.userId,
+          name: config.name,
+          description: config.description ?? null,
+          model: config.model as Prisma.InputJsonValue,
+          dataset: json(config.dataset),
+          hyperparameters: json(config.hyperparameters),
+          resources: json(config.resources),
+          output: json(config.output),
+          options: json(config.options),
+          isPublic: config.isPublic ?? false,
+        },
+        include: includeOwner,
+      })
+      return view(template)
+    },
+
+    /** GET /templates: filters, `page` and `limit` from a query string. */
+    async list(principal: Principal, query: unknown) {
+      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
+      const { items, total } = await this.find(principal, filters, { offset: (page - 1) * limit, limit })
+      return { items, pagination: paginationOf(page, limit, total) }
+    },
+
+    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
+      const q = parseInput(filterSchema, filters)
+      const where: Prisma.TemplateWhereInput =
+        q.visibility === 'mine'
+          ? { ownerId: principal.userId }
+          : q.visibility === 'public'
+            ? { isPublic: true }
+            : { OR: [{ ownerId: principal.userId }, { isPublic: true }] }
+      const [rows, total] = await Promise.all([
+        db.template.findMany({
+          where,
+          include: includeOwner,
+          orderBy: [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }],
+          skip: window.offset,
+          take: window.limit,
+        }),
+        db.template.count({ where }),
+      ])
+      return { items: rows.map(view), total }
+    },
+
+    async get(principal: Principal, id: string): Promise<TemplateView> {
+      return view(await load(principal, id))
+    },
+
+    async delete(principal: Principal, id: string) {
+      requireScope(principal, 'write')
+      const template = await load(principal, id)
+      if (template.ownerId !== principal.userId) {
+        throw new ForbiddenError(`Template ${id} is public but belongs to ${template.owner.name}; only its owner can delete it`)
+      }
+      await db.template.delete({ where: { id } })
+      return { templateId: id, deleted: true as const, deletedAt: new Date().toISOString() }
+    },
+
+    /** §6.2: the template's configuration, `overrides` deep-merged over it, with the given name and dataset. */
+    async createJob(principal: Principal, templateId: string, input: unknown): Promise<JobView> {
+      requireScope(principal, 'write')
+      const body = parseInput(createJobFromTemplateSchema, input)
+      const template = view(await load(principal, templateId))
+      const base = {
+        description: template.description ?? undefined,
+        model: template.model,
+        dataset: template.dataset ?? {},
+        hyperparameters: template.hyperparameters,
+        resources: template.resources ?? undefined,
+        output: template.output ?? undefined,
+        options: template.options ?? undefined,
+      }
+      const merged = deepMerge(base, body.overrides ?? {}) as Loose
+      const request = { ...merged, name: body.name, dataset: { ...(merged.dataset as Loose), id: body.datasetId } }
+      for (const key of Object.keys(request)) if ((request as Loose)[key] === undefined) delete (request as Loose)[key]
+      return jobs.create(principal, request, { templateId })
+    },
+  }
+}
+
+export type TemplateService = ReturnType<typeof createTemplateService>
