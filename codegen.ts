@@ -12,6 +12,7 @@ const config: CodegenConfig = {
       presetConfig: { fragmentMasking: false },
       config: {
         useTypeImports: true,
+        importExtension: '.ts',
         scalars: { DateTime: 'string', JSON: 'unknown', JSONObject: 'Record<string, unknown>', Upload: 'File' },
       },
     },

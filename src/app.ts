@@ -64,6 +64,7 @@ export async function buildApp(config: Config): Promise<App> {
   const machine = machineResources()
   const services = createServices({
     db: database.db,
+    reads: database.reads,
     bus,
     storage,
     instanceTypes: loadInstanceTypes(config.instanceTypesFile, machine),
@@ -145,7 +146,14 @@ export async function buildApp(config: Config): Promise<App> {
     method: ['GET', 'POST', 'OPTIONS'],
     handler: async (request, reply) => {
       if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
-        return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
+        try {
+          return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
+        } catch (error) {
+          // A GraphQL endpoint answers in GraphQL's shape, with the contract's code.
+          if (!(error instanceof DomainError)) throw error
+          if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+          return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
+        }
       }
       const response = await yoga.handleNodeRequestAndResponse(request, reply)
       response.headers.forEach((value, key) => void reply.header(key, value))

@@ -174,10 +174,13 @@ export function crossFieldProblems(input: unknown, prefix = ''): FieldProblem[] 
   return problems
 }
 
-/** Parses with `schema` plus the cross-field checks; throws one E1108 listing every problem. */
-export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+/**
+ * Parses with `schema` plus the cross-field checks; throws one E1108 listing
+ * every problem, together with `extra` ones the caller found.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = '', extra: FieldProblem[] = []): z.output<S> {
   const result = schema.safeParse(input)
-  const problems = [...(result.success ? [] : problemsOf(result.error.issues, prefix)), ...crossFieldProblems(input, prefix)]
+  const problems = [...(result.success ? [] : problemsOf(result.error.issues, prefix)), ...crossFieldProblems(input, prefix), ...extra]
   if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
   return (result as { data: z.output<S> }).data
 }

@@ -105,7 +105,7 @@ builder.queryFields((t) => ({
       sortOrder: t.arg({ type: SortOrder, description: 'Default desc.' }),
     },
     resolve: async (_root, args, ctx) => {
-      const filters = withoutNulls({ type: args.type, tags: args.tags?.join(','), sortBy: args.sortBy, sortOrder: args.sortOrder })
+      const filters = withoutNulls({ type: args.type, tags: args.tags, sortBy: args.sortBy, sortOrder: args.sortOrder })
       let totalCount = 0
       const connection = await resolveOffsetConnection({ args }, async ({ offset, limit }) => {
         const page = await ctx.services.datasets.find(viewer(ctx), filters, { offset, limit })

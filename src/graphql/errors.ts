@@ -47,12 +47,18 @@ export function toInvalidInputCode(error: GraphQLError): GraphQLError {
   })
 }
 
+/** GraphQL's request errors: a code of its own, or none and no path (variable coercion). */
+function needsInvalidInputCode(error: GraphQLError): boolean {
+  const code = error.extensions?.code
+  return typeof code === 'string' ? invalidInputCodes.has(code) : !error.path
+}
+
 export function useInvalidInputCodes(): Plugin {
   return {
     onResultProcess({ result, setResult }) {
       if (Array.isArray(result) || !result || typeof result !== 'object' || !('errors' in result) || !result.errors) return
       const errors = result.errors as GraphQLError[]
-      if (!errors.some((e) => invalidInputCodes.has(String(e.extensions?.code)))) return
+      if (!errors.some((e) => e instanceof GraphQLError && needsInvalidInputCode(e))) return
       setResult({ ...result, errors: errors.map((e) => (e instanceof GraphQLError ? toInvalidInputCode(e) : e)) })
     },
   }

@@ -3,6 +3,7 @@
 import { PrismaClient as SqliteClient } from '../../prisma/generated/sqlite/client.ts'
 import { PrismaClient as PostgresClient } from '../../prisma/generated/postgres/client.ts'
 import { createAdapterFactory, parseDatabaseUrl, type DatabaseTarget } from './database-url.ts'
+import { createReadStore, type ReadStore } from './read-store.ts'
 
 export type { ApiToken, Checkpoint, Dataset, DatasetTag, Evaluation, Export, Job, JobLog, MetricPoint, Prisma, Template, Trial, TuningJob, User } from '../../prisma/generated/sqlite/client.ts'
 
@@ -11,6 +12,8 @@ export type Db = SqliteClient
 
 export interface Database {
   db: Db
+  /** Prepared SQL for the hottest reads (see read-store.ts). */
+  reads: ReadStore
   target: DatabaseTarget
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>
@@ -31,8 +34,10 @@ export async function createDatabase(databaseUrl: string): Promise<Database> {
     await db.$executeRawUnsafe('PRAGMA synchronous = NORMAL')
     await db.$executeRawUnsafe('PRAGMA foreign_keys = ON')
   }
+  const reads = createReadStore(target)
   return {
     db,
+    reads,
     target,
     async ping() {
       try {
@@ -43,6 +48,7 @@ export async function createDatabase(databaseUrl: string): Promise<Database> {
       }
     },
     async close() {
+      await reads.close()
       await db.$disconnect()
     },
   }

@@ -3,7 +3,7 @@
 // place only once the dataset is accepted, so a failed upload leaves nothing.
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
-import { mkdir, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -42,10 +42,15 @@ export function createStorage(dataDir: string) {
     resolve,
 
     async init(): Promise<void> {
-      await mkdir(root, { recursive: true })
-      // Anything still staged belongs to an upload that a crash interrupted.
-      await rm(stagingDir, { recursive: true, force: true })
       await mkdir(stagingDir, { recursive: true })
+      // A staged file untouched for an hour belongs to an upload a crash interrupted. Younger
+      // ones may be in flight in another process sharing DATA_DIR (API and worker).
+      const cutoff = Date.now() - 3600_000
+      for (const name of await readdir(stagingDir)) {
+        const file = path.join(stagingDir, name)
+        const info = await stat(file).catch(() => undefined)
+        if (info && info.mtimeMs < cutoff) await rm(file, { recursive: true, force: true })
+      }
     },
 
     /**

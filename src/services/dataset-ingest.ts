@@ -341,7 +341,8 @@ type ElementOutput = ReturnType<ReturnType<typeof streamArray>>
 type Element = Extract<ElementOutput, { key: number }>
 
 // stream-json stages answer one item, a batch of items (stream-chain's `Many`)
-// or stream-chain's `none` symbol when they have nothing yet.
+// or stream-chain's `none` symbol when they have nothing yet; these two
+// flatten that into arrays.
 function tokenize(tokenizer: JsonTokenizer, text: string): readonly JsonToken[] {
   const out = tokenizer(text)
   return typeof out === 'symbol' ? [] : out.values
@@ -410,31 +411,45 @@ function parserReason(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).replace(/^Parser (cannot parse input: |has )/, '')
 }
 
+// Characters the tokenizer takes without emitting a token while the text is
+// still fine: separators, and the digits of a number waiting for its end.
+const quietlyConsumed = /^[ \t\r\n,:0-9.eE+-]$/
+
 /**
  * stream-json's errors carry no position, so the failure is found again on
  * the error path only: a fresh tokenizer reads the file up to the chunk that
- * failed, then takes that chunk one character at a time until it throws. The
- * tokenizer may look up to a few characters ahead, so the spot is "near".
+ * failed, then takes that chunk one character at a time until it throws.
+ * The tokenizer looks ahead before rejecting some text (e.g. `nul}`), so the
+ * answer is where the text it could not make sense of begins: just after the
+ * last token and any separators or number digits that followed it. With
+ * `failingChunkStart` Infinity it is the end of the input.
  */
 async function locateJsonError(filePath: string, failingChunkStart: number): Promise<TextPosition> {
   const tokenizer = jsonParser({ streamValues: false })
   const position: TextPosition = { line: 1, column: 1 }
+  let errorStart = { ...position }
+  let atErrorStart = true
   let offset = 0
-  for await (const chunk of textChunks(filePath)) {
-    const wholeUpTo = Math.max(0, Math.min(chunk.length, failingChunkStart - offset))
-    try {
-      if (wholeUpTo > 0) tokenize(tokenizer, chunk.slice(0, wholeUpTo))
-      advance(position, chunk.slice(0, wholeUpTo))
-      for (const char of chunk.slice(wholeUpTo)) {
-        tokenize(tokenizer, char)
-        advance(position, char)
+  try {
+    for await (const chunk of textChunks(filePath)) {
+      const whole = chunk.slice(0, Math.max(0, failingChunkStart - offset))
+      offset += chunk.length
+      if (whole.length > 0) {
+        tokenize(tokenizer, whole)
+        advance(position, whole)
+        errorStart = { ...position }
       }
-    } catch {
-      return position
+      for (const char of chunk.slice(whole.length)) {
+        const emitted = tokenize(tokenizer, char).length > 0
+        advance(position, char)
+        atErrorStart = emitted || (atErrorStart && quietlyConsumed.test(char))
+        if (atErrorStart) errorStart = { ...position }
+      }
     }
-    offset += chunk.length
+  } catch {
+    // the tokenizer stopped: errorStart is as far as the text made sense
   }
-  return position
+  return errorStart
 }
 
 function advance(position: TextPosition, text: string): void {

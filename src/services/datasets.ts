@@ -70,8 +70,8 @@ export function decodeFormFields(raw: Record<string, string>): { fields: Record<
 
 const filterFields = {
   type: z.enum(datasetTypes, `must be one of ${datasetTypes.join(', ')}`).optional(),
-  /** Comma-separated; every tag must match. */
-  tags: z.string().optional(),
+  /** Every tag must match: a list (GraphQL), or comma-separated text (REST). */
+  tags: z.union([z.string(), z.array(z.string())], 'must be a string or a list of strings').optional(),
   sortBy: z.enum(['name', 'createdAt', 'size'], 'must be name, createdAt or size').default('createdAt'),
   sortOrder: pageQuery.sortOrder,
 }
@@ -159,7 +159,7 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
 
     async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
       const q = parseInput(filterSchema, filters)
-      const tags = (q.tags ?? '').split(',').map((tag) => tag.trim()).filter(Boolean)
+      const tags = (Array.isArray(q.tags) ? q.tags : (q.tags ?? '').split(',')).map((tag) => tag.trim()).filter(Boolean)
       const where: Prisma.DatasetWhereInput = {
         ownerId: principal.userId,
         ...(q.type ? { type: q.type } : {}),

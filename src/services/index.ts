@@ -1,5 +1,6 @@
 // Wires the domain services together. Nothing here knows GraphQL or HTTP.
 import type { Db } from '../infra/db.ts'
+import type { ReadStore } from '../infra/read-store.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
 import type { InstanceType } from '../domain/instance-types.ts'
@@ -11,6 +12,7 @@ import { createTemplateService } from './templates.ts'
 
 export interface ServiceDeps {
   db: Db
+  reads: ReadStore
   bus: EventBus
   storage: Storage
   instanceTypes: readonly InstanceType[]

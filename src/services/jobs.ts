@@ -4,6 +4,7 @@
 import { randomInt } from 'node:crypto'
 import { z } from 'zod'
 import type { Db, Job, Prisma } from '../infra/db.ts'
+import type { ReadStore } from '../infra/read-store.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
@@ -32,8 +33,11 @@ const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
 
 const includeOwner = { owner: { select: { name: true } } } as const
 
-export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage; resources: ResourceService; trainerConcurrency: number }) {
-  const { db, bus, storage, resources } = deps
+/** Queues longer than this get an aggregate estimate instead of a full simulation. */
+const exactQueueLimit = 2000
+
+export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus; storage: Storage; resources: ResourceService; trainerConcurrency: number }) {
+  const { db, reads, bus, storage, resources } = deps
 
   function view(job: JobWithOwner): JobView {
     return jobView(job, job.owner.name, resources.find(job.instanceType)?.pricePerHour ?? null)
@@ -48,10 +52,7 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
 
   /** A job the principal may see: their own, or any job for an admin token. Deleted jobs are gone. */
   async function load(principal: Principal, id: string): Promise<JobWithOwner> {
-    const job = await db.job.findFirst({
-      where: { id, deletedAt: null, ...(isAdmin(principal) ? {} : { ownerId: principal.userId }) },
-      include: includeOwner,
-    })
+    const job = await reads.jobById(id, isAdmin(principal) ? undefined : principal.userId)
     if (!job) throw new NotFoundError('job', id)
     return job
   }
@@ -133,15 +134,26 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
     return throughputPriors[architecture] * (resources.find(instanceType)?.speedFactor ?? 1)
   }
 
-  async function estimateStart(priority: number, instanceType: string, instanceCount: number, durationMs: number) {
-    const now = Date.now()
+  /**
+   * When the queue is expected to start and finish a new job. Exact list
+   * scheduling for queues of ordinary length; for a very long queue, the
+   * work queued ahead on the same instance type spread over its capacity.
+   */
+  async function estimateStart(now: number, priority: number, instanceType: string, instanceCount: number, durationMs: number) {
+    const ahead = { status: 'pending', priority: { gte: priority } }
+    const capacityOf = (type: string) => resources.find(type)?.capacity ?? 0
+    if ((await db.job.count({ where: ahead })) > exactQueueLimit) {
+      const queued = await db.job.aggregate({ where: { ...ahead, instanceType }, _sum: { estimatedDuration: true } })
+      const startsAt = now + ((queued._sum.estimatedDuration ?? 0) * 1000) / Math.max(1, capacityOf(instanceType))
+      return { startsAt, endsAt: startsAt + durationMs }
+    }
     const [running, queued] = await Promise.all([
       db.job.findMany({
         where: { status: { in: ['running', 'stopping'] } },
         select: { instanceType: true, instanceCount: true, estimatedCompletionTime: true, startedAt: true, estimatedDuration: true },
       }),
       db.job.findMany({
-        where: { status: 'pending', priority: { gte: priority } },
+        where: ahead,
         select: { id: true, instanceType: true, instanceCount: true, estimatedDuration: true },
         orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }],
       }),
@@ -155,7 +167,7 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
         endsAt: job.estimatedCompletionTime?.getTime() ?? (job.startedAt?.getTime() ?? now) + (job.estimatedDuration ?? 0) * 1000,
       })),
       [...queued.map((job) => ({ ...job, durationMs: (job.estimatedDuration ?? 0) * 1000 })), candidate],
-      (type) => resources.find(type)?.capacity ?? 0,
+      capacityOf,
       deps.trainerConcurrency,
     )
     return estimates.get(candidate.id)
@@ -184,7 +196,8 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
       }
       const steps = stepCounts(split.train, effective.hyperparameters.batchSize, effective.hyperparameters.epochs)
       const durationSeconds = trainingWork(split, effective.hyperparameters.epochs) / (await throughput(architecture, instanceType.name))
-      const estimate = await estimateStart(effective.priority, instanceType.name, effective.resources.instanceCount, durationSeconds * 1000)
+      const now = new Date()
+      const estimate = await estimateStart(now.getTime(), effective.priority, instanceType.name, effective.resources.instanceCount, durationSeconds * 1000)
 
       const job = await db.job.create({
         data: {
@@ -214,6 +227,7 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
           estimatedStartTime: estimate ? new Date(estimate.startsAt) : null,
           estimatedCompletionTime: estimate ? new Date(estimate.endsAt) : null,
           estimatedCost: instanceType.pricePerHour * effective.resources.instanceCount * (durationSeconds / 3600),
+          createdAt: now,
         },
         include: includeOwner,
       })
@@ -242,22 +256,8 @@ export function createJobService(deps: { db: Db; bus: EventBus; storage: Storage
       } else if (q.owner === undefined && isAdmin(principal)) {
         ownerId = undefined
       }
-      const where: Prisma.JobWhereInput = {
-        deletedAt: null,
-        ...(ownerId !== undefined ? { ownerId } : {}),
-        ...(q.status ? { status: q.status } : {}),
-        ...(q.model ? { baseModel: q.model } : {}),
-      }
-      const [rows, total] = await Promise.all([
-        db.job.findMany({
-          where,
-          include: includeOwner,
-          orderBy: [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }],
-          skip: window.offset,
-          take: window.limit,
-        }),
-        db.job.count({ where }),
-      ])
+      const filter = { ownerId, status: q.status, baseModel: q.model }
+      const [rows, total] = await Promise.all([reads.jobs(filter, q, window), reads.countJobs(filter)])
       return { items: rows.map(view), total }
     },
 

@@ -11,7 +11,7 @@ import { templateView, type JobView, type TemplateView } from '../domain/views.t
 import { requireScope, type Principal } from './auth.ts'
 import type { JobService } from './jobs.ts'
 import type { ResourceService } from './resources.ts'
-import { InvalidInputError } from '../errors/index.ts'
+import type { FieldProblem } from '../errors/index.ts'
 
 const filterFields = {
   visibility: z.enum(['all', 'mine', 'public'], 'must be all, mine or public').default('all'),
@@ -58,14 +58,13 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
   return {
     async create(principal: Principal, input: unknown): Promise<TemplateView> {
       requireScope(principal, 'write')
-      const config = parseConfig(createTemplateSchema, input)
-      const type = config.resources?.instanceType
-      if (type !== undefined && !resources.find(type)) {
-        // Capacity is checked when a job is created from the template; an unknown name never works.
-        throw InvalidInputError.fromProblems([
-          { field: 'resources.instanceType', message: `unknown instance type ${JSON.stringify(type)}; known types: ${resources.instanceTypes.map((t) => t.name).join(', ')}` },
-        ])
-      }
+      // Capacity is checked when a job is created from the template; an unknown name never works.
+      const type = (input as { resources?: { instanceType?: unknown } } | null)?.resources?.instanceType
+      const unknownType: FieldProblem[] =
+        typeof type === 'string' && type !== '' && !resources.find(type)
+          ? [{ field: 'resources.instanceType', message: `unknown instance type ${JSON.stringify(type)}; known types: ${resources.instanceTypes.map((t) => t.name).join(', ')}` }]
+          : []
+      const config = parseConfig(createTemplateSchema, input, '', unknownType)
       const json = (value: unknown) => (value === undefined ? undefined : (value as Prisma.InputJsonValue))
       const template = await db.template.create({
         data: {

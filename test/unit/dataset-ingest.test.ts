@@ -278,13 +278,13 @@ describe('analyzeFile: JSON', () => {
   })
 
   it('rejects invalid JSON inside an array naming its line and column', async () => {
-    expect(await textProblem('json', '[\n  {"a": 1},\n  {"a": 2 "b": 3}\n]')).toBe("invalid JSON near line 3, column 12: expected ','")
+    expect(await textProblem('json', '[\n  {"a": 1},\n  {"a": 2 "b": 3}\n]')).toBe("invalid JSON near line 3, column 11: expected ','")
   })
 
   it('locates invalid JSON deep inside a large array', async () => {
     const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ id: i }))
     lines[4000] = '{"id": nul}'
-    expect(await textProblem('json', `[\n${lines.join(',\n')}\n]`)).toMatch(/^invalid JSON near line 4002, column \d+: expected a value/)
+    expect(await textProblem('json', `[\n${lines.join(',\n')}\n]`)).toBe("invalid JSON near line 4002, column 8: expected a value")
   })
 
   it('rejects a truncated JSON array', async () => {
