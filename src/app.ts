@@ -1,7 +1,7 @@
 // The composition root: storage, database (migrated), event bus and
 // services; Yoga and the REST routes on one Fastify server; graphql-ws on
 // the same port and path. Returns { start, stop } and starts nothing itself.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
 import { GraphQLError, type ExecutionArgs } from 'graphql'
 import { createYoga } from 'graphql-yoga'
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
@@ -51,6 +51,12 @@ function requestError(error: FastifyError): DomainError | undefined {
     return new InvalidInputError(`Bad request: ${error.message}`)
   }
   return undefined
+}
+
+/** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
+function failGraphql(reply: FastifyReply, error: DomainError) {
+  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
 }
 
 export async function buildApp(config: Config): Promise<App> {
@@ -109,6 +115,8 @@ export async function buildApp(config: Config): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: jsonBodyLimit,
     return503OnClosing: true,
+    // stop() ends subscriptions first (SSE streams then finish); idle keep-alive sockets must not hold it.
+    forceCloseConnections: 'idle',
   })
   fastify.addHook('onResponse', async (request, reply) => {
     if (logger.isLevelEnabled('debug')) request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
@@ -129,6 +137,7 @@ export async function buildApp(config: Config): Promise<App> {
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const known = requestError(error)
+    if (known && request.url.split('?')[0] === '/graphql') return failGraphql(reply, known)
     if (known) return fail(reply, known)
     request.log.error({ err: error, url: request.url, method: request.method }, 'unexpected error')
     return reply.code(500).send(errorBody(internalErrorCode, 'Internal error; the service log has the details'))
@@ -149,10 +158,8 @@ export async function buildApp(config: Config): Promise<App> {
         try {
           return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
         } catch (error) {
-          // A GraphQL endpoint answers in GraphQL's shape, with the contract's code.
           if (!(error instanceof DomainError)) throw error
-          if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
-          return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
+          return failGraphql(reply, error)
         }
       }
       const response = await yoga.handleNodeRequestAndResponse(request, reply)
@@ -253,11 +260,12 @@ export async function buildApp(config: Config): Promise<App> {
     },
     stop() {
       stopping ??= (async () => {
+        // Closing the bus first ends every subscription, so SSE and graphql-ws clients get `complete`.
+        await bus.close()
         await wsHandle.dispose()
         for (const client of wsServer.clients) client.terminate()
         wsServer.close()
         await fastify.close()
-        await bus.close()
         await database.close()
       })()
       return stopping

@@ -1,11 +1,12 @@
 // Entry point: parse the environment, build the app, start it, stop on signals.
 import { loadConfig } from './config.ts'
 import { buildApp } from './app.ts'
+import { parseDatabaseUrl } from './infra/database-url.ts'
 
 const config = loadConfig()
 const app = await buildApp(config)
 const url = await app.start()
-app.fastify.log.info({ url, graphiql: `${url}/graphql`, dataDir: config.dataDir, database: config.databaseUrl.split('://')[0] }, 'training service ready')
+app.fastify.log.info({ url, graphiql: `${url}/graphql`, dataDir: config.dataDir, database: parseDatabaseUrl(config.databaseUrl).provider }, 'training service ready')
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

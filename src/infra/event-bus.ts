@@ -49,17 +49,25 @@ function iterate<T>(emitter: EventEmitter, topic: string, signal: AbortSignal | 
   }
 }
 
+/** Ends with the caller's signal or when the bus closes, whichever comes first. */
+function either(closed: AbortSignal, signal: AbortSignal | undefined): AbortSignal {
+  return signal ? AbortSignal.any([closed, signal]) : closed
+}
+
 export function createMemoryEventBus(): EventBus {
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
+  const closed = new AbortController()
   return {
     async publish(topic, payload) {
       emitter.emit(topic, JSON.parse(JSON.stringify(payload)))
     },
     async subscribe<T>(topic: string, signal?: AbortSignal) {
-      return iterate<T>(emitter, topic, signal, () => {})
+      return iterate<T>(emitter, topic, either(closed.signal, signal), () => {})
     },
     async close() {
+      // Every open subscription ends (its iterator completes), so subscribers can finish cleanly.
+      closed.abort()
       emitter.removeAllListeners()
     },
   }
@@ -76,6 +84,7 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
   emitter.setMaxListeners(0)
   const listeners = new Map<string, number>()
   const subscriptions = new Map<string, Promise<void>>()
+  const closed = new AbortController()
   subscriber.on('message', (channel: string, message: string) => {
     emitter.emit(channel.slice(channelPrefix.length), JSON.parse(message))
   })
@@ -86,7 +95,7 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
     async subscribe<T>(topic: string, signal?: AbortSignal) {
       const count = listeners.get(topic) ?? 0
       listeners.set(topic, count + 1)
-      const iterator = iterate<T>(emitter, topic, signal, () => {
+      const iterator = iterate<T>(emitter, topic, either(closed.signal, signal), () => {
         const left = (listeners.get(topic) ?? 1) - 1
         if (left > 0) {
           listeners.set(topic, left)
@@ -108,6 +117,7 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
       return iterator
     },
     async close() {
+      closed.abort()
       emitter.removeAllListeners()
       await Promise.allSettled([publisher.quit(), subscriber.quit()])
     },

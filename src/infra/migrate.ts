@@ -88,6 +88,9 @@ async function migratePostgres(target: Extract<DatabaseTarget, { provider: 'post
   try {
     const schema = target.schema ?? 'public'
     const quoted = `"${schema.replaceAll('"', '""')}"`
+    // One migrator per schema for the whole run: CREATE SCHEMA/TABLE IF NOT EXISTS race between processes
+    // starting together (unique violations on pg_namespace / pg_type). Released when the client ends.
+    await client.query('SELECT pg_advisory_lock(hashtext($1))', [`training-service-migrate:${schema}`])
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoted}`)
     await client.query(`SET search_path TO ${quoted}`)
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (

@@ -74,11 +74,11 @@ function createSqliteStore(filePath: string): ReadStore {
     }
     return statement
   }
-  const toRow = (raw: Record<string, unknown>): JobRow => {
-    const row: Record<string, unknown> = { ...raw }
-    for (const column of jsonColumns) row[column] = typeof raw[column] === 'string' ? JSON.parse(raw[column] as string) : (raw[column] ?? null)
-    for (const column of dateColumns) row[column] = sqliteDate(raw[column])
-    row.owner = { name: raw.ownerName }
+  // Converts in place: better-sqlite3 hands out a fresh object per row.
+  const toRow = (row: Record<string, unknown>): JobRow => {
+    for (const column of jsonColumns) row[column] = typeof row[column] === 'string' ? JSON.parse(row[column] as string) : (row[column] ?? null)
+    for (const column of dateColumns) row[column] = sqliteDate(row[column])
+    row.owner = { name: row.ownerName }
     delete row.ownerName
     return row as JobRow
   }

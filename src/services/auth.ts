@@ -97,6 +97,26 @@ export function createAuthService(db: Db) {
     return { userId: row.userId, userName: row.user.name, tokenId: row.id, scopes: effectiveScopes(row.scopes) }
   }
 
+  /** One API_TOKENS entry: its user, and its token with the given scopes (idempotent). */
+  async function bootstrapOne(entry: BootstrapEntry): Promise<void> {
+    const user = await ensureUser(entry.user)
+    const hash = hashToken(entry.token)
+    const existing = await db.apiToken.findUnique({ where: { tokenHash: hash } })
+    const scopes = entry.scopes.join('+')
+    if (existing && existing.userId !== user.id) {
+      throw new Error(`API_TOKENS gives user ${entry.user} a token that already belongs to another user`)
+    }
+    if (existing) {
+      if (existing.scopes !== scopes || existing.revokedAt) {
+        await db.apiToken.update({ where: { id: existing.id }, data: { scopes, revokedAt: null } })
+      }
+    } else {
+      await db.apiToken.create({
+        data: { id: newId('token'), userId: user.id, tokenHash: hash, prefix: entry.token.slice(0, 6), scopes, label: 'API_TOKENS' },
+      })
+    }
+  }
+
   return {
     /**
      * The principal for an `Authorization` header value; throws E1100 when the
@@ -127,21 +147,15 @@ export function createAuthService(db: Db) {
     /** Creates users and tokens from API_TOKENS; running it again changes nothing. */
     async bootstrap(entries: BootstrapEntry[]): Promise<void> {
       for (const entry of entries) {
-        const user = await ensureUser(entry.user)
-        const hash = hashToken(entry.token)
-        const existing = await db.apiToken.findUnique({ where: { tokenHash: hash } })
-        const scopes = entry.scopes.join('+')
-        if (existing && existing.userId !== user.id) {
-          throw new Error(`API_TOKENS gives user ${entry.user} a token that already belongs to another user`)
-        }
-        if (existing) {
-          if (existing.scopes !== scopes || existing.revokedAt) {
-            await db.apiToken.update({ where: { id: existing.id }, data: { scopes, revokedAt: null } })
+        // Processes starting together on one database race on the same rows: the loser of a
+        // unique-constraint race (P2002) looks again and finds the winner's row.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await bootstrapOne(entry)
+            break
+          } catch (error) {
+            if (attempt >= 3 || (error as { code?: unknown }).code !== 'P2002') throw error
           }
-        } else {
-          await db.apiToken.create({
-            data: { id: newId('token'), userId: user.id, tokenHash: hash, prefix: entry.token.slice(0, 6), scopes, label: 'API_TOKENS' },
-          })
         }
       }
       cache.clear()

@@ -308,11 +308,9 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
           data: { deletedAt: now, ...(job.status === 'pending' ? { status: 'cancelled', stoppedAt: now, completedAt: now } : {}) },
         })
       }
-      const event: JobUpdatedEvent = {
-        type: 'job.updated',
-        ownerId: job.ownerId,
-        job: { ...view(job), status: running || job.status === 'pending' ? 'cancelled' : (job.status as JobView['status']) },
-      }
+      // The last word on the job for subscribers: an active job ends cancelled.
+      const ended = running || job.status === 'pending' ? { status: 'cancelled', stoppedAt: job.stoppedAt ?? now, completedAt: now } : {}
+      const event: JobUpdatedEvent = { type: 'job.updated', ownerId: job.ownerId, job: view({ ...job, ...ended, updatedAt: now }) }
       await Promise.all([bus.publish(topics.job(id), event), bus.publish(topics.userJobs(job.ownerId), event)])
       return { jobId: id, deleted: true as const, deletedAt: now.toISOString(), force }
     },

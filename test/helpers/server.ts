@@ -42,7 +42,8 @@ export interface TestResponse {
 }
 
 export async function startServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-test-'))
+  const ownDir = env.DATA_DIR === undefined
+  const dataDir = env.DATA_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'training-test-'))
   const config = loadConfig({
     DATA_DIR: dataDir,
     PORT: '0',
@@ -51,8 +52,15 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     API_TOKENS: `alice:${tokens.alice},bob:${tokens.bob},reader:${tokens.reader}:read,root:${tokens.root}:admin`,
     ...env,
   })
-  const app = await buildApp(config)
-  const url = await app.start()
+  let app: App
+  let url: string
+  try {
+    app = await buildApp(config)
+    url = await app.start()
+  } catch (error) {
+    if (ownDir) rmSync(dataDir, { recursive: true, force: true })
+    throw error
+  }
 
   async function request(method: string, urlPath: string, options: RequestOptions = {}): Promise<TestResponse> {
     const headers: Record<string, string> = { ...options.headers }
@@ -85,7 +93,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     },
     async close() {
       await app.stop()
-      rmSync(dataDir, { recursive: true, force: true })
+      // A directory the caller passed in belongs to the caller.
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true })
     },
   }
 }

@@ -42,7 +42,7 @@ export interface WsFixture {
  * A graphql-ws client for `server` that connects at once (not lazily), never
  * retries, and is disposed when the test finishes.
  */
-export function createWsClient(server: TestServer, options: WsClientOptions = {}): WsFixture {
+export function createWsClient(server: Pick<TestServer, 'url'>, options: WsClientOptions = {}): WsFixture {
   const headers = options.headers
   // graphql-ws constructs the socket as `new Impl(url, protocol)`; headers on the upgrade need ws' third argument.
   const webSocketImpl = headers
@@ -83,6 +83,8 @@ export interface TSubscription<R> {
   waitForError(expireMs?: number): Promise<unknown>
   /** Resolves when the stream completes. */
   waitForComplete(expireMs?: number): Promise<void>
+  /** Resolves when the stream ends either way: completed, or failed with `error`. */
+  waitForEnd(expireMs?: number): Promise<{ completed: boolean; error?: unknown }>
   /** Every result received so far (probes excluded). */
   readonly results: readonly FormattedExecutionResult<R>[]
   readonly completed: boolean
@@ -126,11 +128,18 @@ function createTSubscription<R>(): { sink: Sink<R>; handle: TSubscription<R> } {
   const waitFor = <T>(what: string, ready: () => T | undefined, events: string[], expireMs: number) =>
     new Promise<T>((resolve, reject) => {
       const check = () => {
-        const value = ready()
-        if (value === undefined) return false
+        let value: T | undefined
+        try {
+          value = ready()
+        } catch (error) {
+          // Not thrown into the emitter: that would land in the client's message handler.
+          cleanup()
+          reject(error)
+          return
+        }
+        if (value === undefined) return
         cleanup()
         resolve(value)
-        return true
       }
       const timer = setTimeout(() => {
         cleanup()
@@ -180,6 +189,13 @@ function createTSubscription<R>(): { sink: Sink<R>; handle: TSubscription<R> } {
           ['error-or-complete'],
           expireMs,
         ).then(() => undefined),
+      waitForEnd: (expireMs = defaultExpireMs) =>
+        waitFor(
+          'the end of the stream',
+          () => (completed ? { completed: true } : error ? { completed: false, error: error.value } : undefined),
+          ['error-or-complete'],
+          expireMs,
+        ),
       get results() {
         return results
       },
@@ -213,11 +229,11 @@ export function tsubscribe<R, V>(
  * test finishes.
  */
 export async function sseSubscribe<R, V>(
-  server: TestServer,
+  server: Pick<TestServer, 'url'>,
   document: TypedDocumentNode<R, V>,
   variables: V,
   token: string,
-): Promise<{ subscription: TSubscription<R>; status: number; contentType: string | null }> {
+): Promise<{ subscription: TSubscription<R>; status: number; contentType: string | null; headers: Headers }> {
   const { sink, handle } = createTSubscription<R>()
   const abort = new AbortController()
   handle.dispose = () => abort.abort()
@@ -231,7 +247,7 @@ export async function sseSubscribe<R, V>(
   void readEventStream(response, sink).catch((error: unknown) => {
     if (!abort.signal.aborted) sink.error(error)
   })
-  return { subscription: handle, status: response.status, contentType: response.headers.get('content-type') }
+  return { subscription: handle, status: response.status, contentType: response.headers.get('content-type'), headers: response.headers }
 }
 
 /** Parses `event: <name>\ndata: <json>\n\n` blocks as they arrive; comments (keep-alives) are skipped. */
@@ -311,6 +327,8 @@ function expire<T>(promise: Promise<T>, what: string, expireMs = defaultExpireMs
     promise,
     new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`gave up waiting for ${what} after ${expireMs} ms`)), expireMs)
+      // A promise nobody awaits (a socket that never connects) must not hold the worker open.
+      timer.unref()
     }),
   ]).finally(() => clearTimeout(timer))
   // Not every test awaits every promise: an unobserved expiry must not become an unhandled rejection.

@@ -26,14 +26,14 @@ async function query<T extends pg.QueryResultRow>(sql: string, values: unknown[]
   }
 }
 
-function migrationRows() {
-  return query<{ id: string; migration_name: string; finished_at: Date | null }>(`SELECT id, migration_name, finished_at FROM "${schema}"."_prisma_migrations" ORDER BY migration_name`)
+function migrationRows(inSchema = schema) {
+  return query<{ id: string; migration_name: string; finished_at: Date | null }>(`SELECT id, migration_name, finished_at FROM "${inSchema}"."_prisma_migrations" ORDER BY migration_name`)
 }
 
 describe('the service on PostgreSQL (a fresh schema)', () => {
   // DATA_DIR outlives one server, so that a restart finds the dataset files too.
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-pg-'))
-  const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir }
+  let dataDir: string
+  let env: Record<string, string>
   let server: TestServer | undefined
 
   /** The running server (fails clearly when a restart left none). */
@@ -43,6 +43,8 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
   }
 
   beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-pg-'))
+    env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir }
     server = await startServer(env)
   })
 
@@ -50,7 +52,7 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     try {
       await server?.close()
     } finally {
-      rmSync(dataDir, { recursive: true, force: true })
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true })
       await query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
     }
   })
@@ -206,5 +208,28 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     expect(kept.body.data.datasets.map((dataset: { id: string }) => dataset.id)).toEqual([datasetId])
     // The restarted service still writes: the job can be stopped.
     expect((await api().request('POST', `/v1/training/jobs/${jobId}/stop`)).body.data.job.status).toBe('cancelled')
+  })
+})
+
+describe('several services starting together on PostgreSQL (scale-out)', () => {
+  it('all come up on one fresh schema, with each migration and each API_TOKENS user recorded once', async () => {
+    // A race shows in some starts, not all: a few rounds of three processes' worth of services.
+    for (let round = 0; round < 3; round++) {
+      const fresh = `${schema}_together_${round}`
+      const starts = await Promise.allSettled([0, 1, 2].map(() => startServer({ DATABASE_URL: `${postgresUrl}?schema=${fresh}` })))
+      try {
+        const failures = starts.flatMap((start) => (start.status === 'rejected' ? [String(start.reason).split('\n')[0]] : []))
+        expect(failures, `round ${round}`).toEqual([])
+        expect(await migrationRows(fresh)).toHaveLength(migrationCount)
+        const users = await query<{ name: string }>(`SELECT name FROM "${fresh}"."User" ORDER BY name`)
+        expect(users.map((user) => user.name)).toEqual(['alice', 'bob', 'reader', 'root'])
+        for (const start of starts) {
+          if (start.status === 'fulfilled') expect((await start.value.request('GET', '/v1/training/resources')).status).toBe(200)
+        }
+      } finally {
+        await Promise.all(starts.map((start) => (start.status === 'fulfilled' ? start.value.close() : undefined)))
+        await query(`DROP SCHEMA IF EXISTS "${fresh}" CASCADE`)
+      }
+    }
   })
 })

@@ -11,6 +11,7 @@ import { print } from 'graphql'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { graphql } from '../gql/index.ts'
 import { jobRequest } from '../helpers/data.ts'
+import { createWsClient, sseSubscribe, tsubscribe } from '../helpers/ws.ts'
 
 const projectRoot = path.resolve(import.meta.dirname, '../..')
 /** A guard against hanging on a child that never answers; not a timing assertion. */
@@ -21,6 +22,15 @@ const StartViewer = graphql(`
     viewer {
       name
       scopes
+    }
+  }
+`)
+
+const StartMyJobs = graphql(`
+  subscription StartMyJobs {
+    myJobs {
+      id
+      status
     }
   }
 `)
@@ -151,12 +161,12 @@ async function runTokenCli(dataDir: string, args: string[]): Promise<Exit & { st
   return { ...exit, stdout, stderr }
 }
 
-function withGiveUp<T>(promise: Promise<T>, what: string): Promise<T> {
+function withGiveUp<T>(promise: Promise<T>, what: string, ms = giveUpMs): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   return Promise.race([
     promise,
     new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`gave up waiting for ${what} after ${giveUpMs} ms`)), giveUpMs)
+      timer = setTimeout(() => reject(new Error(`gave up waiting for ${what} after ${ms} ms`)), ms)
     }),
   ]).finally(() => clearTimeout(timer))
 }
@@ -176,12 +186,13 @@ const isReady = (line: LogLine) => line.msg === 'training service ready'
 const hasToken = (line: LogLine) => typeof line.token === 'string'
 
 describe('npm start on a fresh DATA_DIR without API_TOKENS', () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-start-'))
+  let dataDir: string
   let first: ServiceProcess
   let url: string
   let adminToken: string
 
   beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-start-'))
     first = startService(dataDir)
     url = (await first.waitForLog(isReady, '"training service ready"')).url as string
   })
@@ -191,7 +202,7 @@ describe('npm start on a fresh DATA_DIR without API_TOKENS', () => {
 
   afterAll(async () => {
     await killChildren(() => true)
-    rmSync(dataDir, { recursive: true, force: true })
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
   it('logs "training service ready" as a JSON line carrying the url it listens on (PORT=0: a free port)', async () => {
@@ -275,9 +286,21 @@ describe('npm start on a fresh DATA_DIR without API_TOKENS', () => {
       expect(refused.stderr).toMatch(/read, write or admin/)
     })
 
-    it('exits with code 0 on SIGTERM', async () => {
+    it('exits with code 0 on SIGTERM while graphql-ws and SSE subscriptions are open, ending both', async () => {
+      const ws = createWsClient({ url: secondUrl }, { token: adminToken })
+      await ws.connected
+      const overWs = tsubscribe(ws.client, StartMyJobs, {})
+      const overSse = await sseSubscribe({ url: secondUrl }, StartMyJobs, {}, adminToken)
+      expect(overSse.status).toBe(200)
+
       second.child.kill('SIGTERM')
-      expect(await withGiveUp(second.exited, 'the service to exit after SIGTERM')).toEqual({ code: 0, signal: null })
+
+      // "A few seconds": a stop that waits for subscribers to leave never ends, and a supervisor would SIGKILL it.
+      expect(await withGiveUp(second.exited, 'the service to exit after SIGTERM with open subscriptions', 10_000)).toEqual({ code: 0, signal: null })
+      expect((await ws.closed).code).toBe(1001)
+      // Both streams end (a client reconnects elsewhere) rather than staying open to a dead process.
+      await overSse.subscription.waitForEnd()
+      await overWs.waitForEnd()
     })
   })
 })

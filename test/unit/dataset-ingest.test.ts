@@ -140,6 +140,19 @@ describe('analyzeFile: CSV', () => {
     expect(analysis.preview).toHaveLength(10)
   })
 
+  it('counts lines across read chunks when quoted fields hold newlines and multi-byte text', async () => {
+    // ~580 KB: several read chunks, so records, characters and line counts straddle chunk boundaries
+    const rows = Array.from({ length: 20000 }, (_, i) => `${i},"数据 ${i}\nline two"`)
+    expect(await textProblem('csv', ['id,text', ...rows, '5'].join('\n'))).toBe('line 40002 has 1 field, but the header has 2')
+    const analysis = await analyzeText('csv', ['id,text', ...rows].join('\r\n'))
+    expect(analysis.rowCount).toBe(20000)
+    expect(analysis.columns).toEqual([
+      { name: 'id', type: 'integer', nullCount: 0 },
+      { name: 'text', type: 'string', nullCount: 0 },
+    ])
+    expect(analysis.preview[9]).toEqual({ id: 9, text: '数据 9\nline two' })
+  })
+
   it('rejects an empty file', async () => {
     expect(await textProblem('csv', '')).toBe('file is empty')
   })

@@ -267,40 +267,40 @@ CREATE UNIQUE INDEX "ApiToken_tokenHash_key" ON "ApiToken"("tokenHash");
 CREATE INDEX "ApiToken_userId_idx" ON "ApiToken"("userId");
 
 -- CreateIndex
-CREATE INDEX "Dataset_ownerId_createdAt_idx" ON "Dataset"("ownerId", "createdAt");
+CREATE INDEX "Dataset_ownerId_createdAt_id_idx" ON "Dataset"("ownerId", "createdAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Dataset_ownerId_name_idx" ON "Dataset"("ownerId", "name");
+CREATE INDEX "Dataset_ownerId_name_id_idx" ON "Dataset"("ownerId", "name", "id");
 
 -- CreateIndex
-CREATE INDEX "Dataset_ownerId_size_idx" ON "Dataset"("ownerId", "size");
+CREATE INDEX "Dataset_ownerId_size_id_idx" ON "Dataset"("ownerId", "size", "id");
 
 -- CreateIndex
-CREATE INDEX "Dataset_ownerId_type_createdAt_idx" ON "Dataset"("ownerId", "type", "createdAt");
+CREATE INDEX "Dataset_ownerId_type_createdAt_id_idx" ON "Dataset"("ownerId", "type", "createdAt", "id");
 
 -- CreateIndex
 CREATE INDEX "DatasetTag_tag_datasetId_idx" ON "DatasetTag"("tag", "datasetId");
 
 -- CreateIndex
-CREATE INDEX "Job_ownerId_deletedAt_createdAt_idx" ON "Job"("ownerId", "deletedAt", "createdAt");
+CREATE INDEX "Job_ownerId_deletedAt_createdAt_id_idx" ON "Job"("ownerId", "deletedAt", "createdAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_ownerId_deletedAt_updatedAt_idx" ON "Job"("ownerId", "deletedAt", "updatedAt");
+CREATE INDEX "Job_ownerId_deletedAt_updatedAt_id_idx" ON "Job"("ownerId", "deletedAt", "updatedAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_ownerId_deletedAt_name_idx" ON "Job"("ownerId", "deletedAt", "name");
+CREATE INDEX "Job_ownerId_deletedAt_name_id_idx" ON "Job"("ownerId", "deletedAt", "name", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_ownerId_deletedAt_status_createdAt_idx" ON "Job"("ownerId", "deletedAt", "status", "createdAt");
+CREATE INDEX "Job_ownerId_deletedAt_status_createdAt_id_idx" ON "Job"("ownerId", "deletedAt", "status", "createdAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_ownerId_deletedAt_baseModel_createdAt_idx" ON "Job"("ownerId", "deletedAt", "baseModel", "createdAt");
+CREATE INDEX "Job_ownerId_deletedAt_baseModel_createdAt_id_idx" ON "Job"("ownerId", "deletedAt", "baseModel", "createdAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_deletedAt_createdAt_idx" ON "Job"("deletedAt", "createdAt");
+CREATE INDEX "Job_deletedAt_createdAt_id_idx" ON "Job"("deletedAt", "createdAt", "id");
 
 -- CreateIndex
-CREATE INDEX "Job_deletedAt_status_createdAt_idx" ON "Job"("deletedAt", "status", "createdAt");
+CREATE INDEX "Job_deletedAt_status_createdAt_id_idx" ON "Job"("deletedAt", "status", "createdAt", "id");
 
 -- CreateIndex
 CREATE INDEX "Job_status_priority_createdAt_idx" ON "Job"("status", "priority", "createdAt");

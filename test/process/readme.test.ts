@@ -1,0 +1,62 @@
+// The README's REST and GraphQL examples, run as written (with bash and curl)
+// against a real server; only the port differs.
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startServer, tokens, type TestServer } from '../helpers/server.ts'
+
+let server: TestServer
+let workDir: string
+
+const blocks = [...readFileSync('README.md', 'utf8').matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1])
+const example = (marker: string) => {
+  const block = blocks.find((text) => text.includes(marker))
+  if (!block) throw new Error(`README has no sh block containing ${marker}`)
+  return block
+}
+
+beforeAll(async () => {
+  server = await startServer()
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'readme-'))
+})
+afterAll(async () => {
+  await server?.close()
+  rmSync(workDir, { recursive: true, force: true })
+})
+
+/** Runs a script asynchronously: the server answering it lives in this process. */
+async function run(script: string): Promise<string> {
+  const port = new URL(server.url).port
+  const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script.replaceAll('localhost:4000', `127.0.0.1:${port}`)], { cwd: workDir, encoding: 'utf8' })
+  return stdout
+}
+
+describe('README examples', () => {
+  it('uses the token the test server is started with', () => {
+    expect(example('AUTH=')).toContain(`Bearer ${tokens.alice}`)
+  })
+
+  it('runs the REST example: upload, create, get, list, resources, stop, delete', async () => {
+    const output = await run(example('AUTH='))
+    const lines = output.split('\n')
+    expect(lines[0]).toMatch(/^dataset-[a-z0-9]+$/)
+    expect(lines[1]).toMatch(/^job-[a-z0-9]+$/)
+    expect(output).toContain('"status":"pending"')
+    expect(output).toContain('"pagination":{"page":1,"limit":20,"total":1')
+    expect(output).toContain('"instanceTypes":[')
+    expect(output).toContain('"status":"cancelled"')
+    expect(output).toContain('"deleted":true')
+    expect(output).not.toContain('"success":false')
+  })
+
+  it('runs the GraphQL example', async () => {
+    const output = await run(example('jobs(first: 5)'))
+    const body = JSON.parse(output)
+    expect(body.errors).toBeUndefined()
+    expect(body.data.viewer).toEqual({ name: 'alice', scopes: ['read', 'write'] })
+    expect(body.data.instanceTypes.length).toBeGreaterThan(0)
+  })
+})
