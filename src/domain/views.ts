@@ -118,21 +118,29 @@ export function jobView(job: Job, owner: string, pricePerHour: number | null, no
   }
 }
 
+/** The columns a job list entry is made of. */
+export const jobSummaryColumns = [
+  'id', 'name', 'status', 'epoch', 'totalEpochs', 'step', 'totalSteps', 'percentage', 'modelConfig',
+  'datasetId', 'instanceType', 'instanceCount', 'templateId', 'tuningId', 'createdAt', 'updatedAt',
+] as const satisfies readonly (keyof Job)[]
+
+export type JobSummaryRow = Pick<Job, (typeof jobSummaryColumns)[number]> & { owner: { name: string } }
+
 /** A list entry (spec §1.3): the fields the spec lists, plus a few that make lists useful. */
-export function jobSummary(view: JobView) {
+export function jobSummary(job: JobSummaryRow) {
   return {
-    id: view.id,
-    name: view.name,
-    owner: view.owner,
-    status: view.status,
-    progress: view.progress,
-    model: view.model,
-    dataset: { id: view.dataset.id },
-    resources: { instanceType: view.resources.instanceType, instanceCount: view.resources.instanceCount },
-    templateId: view.templateId,
-    tuningId: view.tuningId,
-    createdAt: view.createdAt,
-    updatedAt: view.updatedAt,
+    id: job.id,
+    name: job.name,
+    owner: job.owner.name,
+    status: job.status as JobStatus,
+    progress: { epoch: job.epoch, totalEpochs: job.totalEpochs, step: job.step, totalSteps: job.totalSteps, percentage: round(job.percentage, 2) ?? 0 },
+    model: job.modelConfig as JobConfig['model'],
+    dataset: { id: job.datasetId },
+    resources: { instanceType: job.instanceType, instanceCount: job.instanceCount },
+    templateId: job.templateId,
+    tuningId: job.tuningId,
+    createdAt: job.createdAt.toISOString(),
+    updatedAt: job.updatedAt.toISOString(),
   }
 }
 

@@ -8,6 +8,7 @@ import Sqlite from 'better-sqlite3'
 import pg from 'pg'
 import type { DatabaseTarget } from './database-url.ts'
 import type { Job } from './db.ts'
+import { jobSummaryColumns, type JobSummaryRow } from '../domain/views.ts'
 
 export type JobRow = Job & { owner: { name: string } }
 
@@ -25,6 +26,8 @@ export interface JobOrder {
 export interface ReadStore {
   jobById(id: string, ownerId: string | undefined): Promise<JobRow | undefined>
   jobs(filter: JobFilter, order: JobOrder, window: { offset: number; limit: number }): Promise<JobRow[]>
+  /** Like `jobs`, reading only what a list entry shows. */
+  jobSummaries(filter: JobFilter, order: JobOrder, window: { offset: number; limit: number }): Promise<JobSummaryRow[]>
   countJobs(filter: JobFilter): Promise<number>
   close(): Promise<void>
 }
@@ -54,9 +57,11 @@ function whereOf(filter: JobFilter, param: (index: number) => string, args: unkn
   return clauses.join(' AND ')
 }
 
-function listSql(table: (name: string) => string, where: string, order: JobOrder, limitParam: string, offsetParam: string): string {
+const summarySelect = jobSummaryColumns.map((column) => `j."${column}"`).join(', ')
+
+function listSql(table: (name: string) => string, select: string, where: string, order: JobOrder, limitParam: string, offsetParam: string): string {
   const direction = order.sortOrder === 'asc' ? 'ASC' : 'DESC'
-  return `SELECT j.*, u."name" AS "ownerName" FROM ${table('Job')} j JOIN ${table('User')} u ON u."id" = j."ownerId"
+  return `SELECT ${select}, u."name" AS "ownerName" FROM ${table('Job')} j JOIN ${table('User')} u ON u."id" = j."ownerId"
     WHERE ${where} ORDER BY j.${sortColumns[order.sortBy]} ${direction}, j."id" ${direction} LIMIT ${limitParam} OFFSET ${offsetParam}`
 }
 
@@ -74,13 +79,13 @@ function createSqliteStore(filePath: string): ReadStore {
     }
     return statement
   }
-  // Converts in place: better-sqlite3 hands out a fresh object per row.
-  const toRow = (row: Record<string, unknown>): JobRow => {
-    for (const column of jsonColumns) row[column] = typeof row[column] === 'string' ? JSON.parse(row[column] as string) : (row[column] ?? null)
-    for (const column of dateColumns) row[column] = sqliteDate(row[column])
+  // Converts in place (better-sqlite3 hands out a fresh object per row), only the columns selected.
+  const toRow = <T = JobRow>(row: Record<string, unknown>): T => {
+    for (const column of jsonColumns) if (column in row) row[column] = typeof row[column] === 'string' ? JSON.parse(row[column] as string) : (row[column] ?? null)
+    for (const column of dateColumns) if (column in row) row[column] = sqliteDate(row[column])
     row.owner = { name: row.ownerName }
     delete row.ownerName
-    return row as JobRow
+    return row as T
   }
   const param = () => '?'
   return {
@@ -93,7 +98,14 @@ function createSqliteStore(filePath: string): ReadStore {
     async jobs(filter, order, window) {
       const args: unknown[] = []
       const where = whereOf(filter, param, args)
-      return (prepare(listSql(table, where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map(toRow)
+      return (prepare(listSql(table, 'j.*', where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map((row) => toRow(row))
+    },
+    async jobSummaries(filter, order, window) {
+      const args: unknown[] = []
+      const where = whereOf(filter, param, args)
+      return (prepare(listSql(table, summarySelect, where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map((row) =>
+        toRow<JobSummaryRow>(row),
+      )
     },
     async countJobs(filter) {
       const args: unknown[] = []
@@ -119,9 +131,16 @@ function createPostgresStore(connectionString: string, schema: string | undefine
   const quotedSchema = `"${(schema ?? 'public').replaceAll('"', '""')}"`
   const table = (name: string) => `${quotedSchema}."${name}"`
   const param = (index: number) => `$${index}`
-  const toRow = (raw: Record<string, unknown>): JobRow => {
+  const toRow = <T = JobRow>(raw: Record<string, unknown>): T => {
     const { ownerName, ...row } = raw
-    return { ...(row as Job), owner: { name: ownerName as string } }
+    return { ...row, owner: { name: ownerName as string } } as T
+  }
+  const list = async <T>(select: string, filter: JobFilter, order: JobOrder, window: { offset: number; limit: number }) => {
+    const args: unknown[] = []
+    const where = whereOf(filter, param, args)
+    args.push(window.limit, window.offset)
+    const result = await pool.query({ text: listSql(table, select, where, order, `$${args.length - 1}`, `$${args.length}`), values: args })
+    return result.rows.map((row) => toRow<T>(row))
   }
   return {
     async jobById(id, ownerId) {
@@ -133,13 +152,8 @@ function createPostgresStore(connectionString: string, schema: string | undefine
       })
       return result.rows[0] ? toRow(result.rows[0]) : undefined
     },
-    async jobs(filter, order, window) {
-      const args: unknown[] = []
-      const where = whereOf(filter, param, args)
-      args.push(window.limit, window.offset)
-      const result = await pool.query({ text: listSql(table, where, order, `$${args.length - 1}`, `$${args.length}`), values: args })
-      return result.rows.map(toRow)
-    },
+    jobs: (filter, order, window) => list<JobRow>('j.*', filter, order, window),
+    jobSummaries: (filter, order, window) => list<JobSummaryRow>(summarySelect, filter, order, window),
     async countJobs(filter) {
       const args: unknown[] = []
       const where = whereOf(filter, param, args)

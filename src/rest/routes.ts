@@ -72,7 +72,7 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
     })
     route('GET', '/v1/training/jobs', async (request, reply, principal) => {
       const page = await jobs.list(principal, request.query)
-      return ok(reply, 200, { jobs: page.items.map(jobs.summary), pagination: page.pagination })
+      return ok(reply, 200, { jobs: page.items, pagination: page.pagination })
     })
     route('GET', '/v1/training/jobs/:jobId', async (request, reply, principal) => {
       parseInput(noQuery, request.query)

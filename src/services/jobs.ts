@@ -57,6 +57,20 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
     return job
   }
 
+  /** Whose jobs a list shows: the caller's; an admin's choice of owner, or everyone's. */
+  async function listFilter(principal: Principal, filters: unknown) {
+    const q = parseInput(filterSchema, filters)
+    let ownerId: string | undefined = principal.userId
+    if (q.owner !== undefined && q.owner !== principal.userName) {
+      if (!isAdmin(principal)) throw new ForbiddenError("Only a token with the admin scope can list other users' jobs")
+      const owner = await db.user.findUnique({ where: { name: q.owner } })
+      ownerId = owner?.id ?? '(no such user)'
+    } else if (q.owner === undefined && isAdmin(principal)) {
+      ownerId = undefined
+    }
+    return { filter: { ownerId, status: q.status, baseModel: q.model }, order: { sortBy: q.sortBy, sortOrder: q.sortOrder } }
+  }
+
   /** Resolves model.baseModel as the trainer will: a built-in, a completed job of the user, or a fresh architecture. */
   async function resolveModel(principal: Principal, model: CreateJobInput['model']): Promise<{ architecture: Architecture; problems: FieldProblem[] }> {
     const allowed = architecturesByTask[model.task]
@@ -238,30 +252,24 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
       return view(await load(principal, id))
     },
 
-    /** GET /jobs: filters, `page` and `limit` from a query string. */
+    /**
+     * GET /jobs: filters, `page` and `limit` from a query string; list
+     * entries carry the spec's summary fields and are read as such.
+     */
     async list(principal: Principal, query: unknown) {
       const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { items, total } = await this.find(principal, filters, { offset: (page - 1) * limit, limit })
-      return { items, pagination: paginationOf(page, limit, total) }
+      const { filter, order } = await listFilter(principal, filters)
+      const window = { offset: (page - 1) * limit, limit }
+      const [rows, total] = await Promise.all([reads.jobSummaries(filter, order, window), reads.countJobs(filter)])
+      return { items: rows.map(jobSummary), pagination: paginationOf(page, limit, total) }
     },
 
-    /** Jobs matching `filters` in the window `offset`, `limit`, with the total count. */
+    /** Jobs (full views) matching `filters` in the window `offset`, `limit`, with the total count. */
     async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-      const q = parseInput(filterSchema, filters)
-      let ownerId: string | undefined = principal.userId
-      if (q.owner !== undefined && q.owner !== principal.userName) {
-        if (!isAdmin(principal)) throw new ForbiddenError("Only a token with the admin scope can list other users' jobs")
-        const owner = await db.user.findUnique({ where: { name: q.owner } })
-        ownerId = owner?.id ?? '(no such user)'
-      } else if (q.owner === undefined && isAdmin(principal)) {
-        ownerId = undefined
-      }
-      const filter = { ownerId, status: q.status, baseModel: q.model }
-      const [rows, total] = await Promise.all([reads.jobs(filter, q, window), reads.countJobs(filter)])
+      const { filter, order } = await listFilter(principal, filters)
+      const [rows, total] = await Promise.all([reads.jobs(filter, order, window), reads.countJobs(filter)])
       return { items: rows.map(view), total }
     },
-
-    summary: jobSummary,
 
     /** pending → cancelled at once; running → stopping (the trainer ends it); stopping again is a no-op. */
     async stop(principal: Principal, id: string): Promise<JobView> {
