@@ -1,25 +1,17 @@
 // The composition root: storage, database (migrated), event bus and
 // services; Yoga and the REST routes on one Fastify server; graphql-ws on
 // the same port and path. Returns { start, stop } and starts nothing itself.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify'
-import { GraphQLError, type ExecutionArgs } from 'graphql'
-import { createYoga } from 'graphql-yoga'
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
-import { processRequest } from 'graphql-upload-minimal'
-import { WebSocketServer } from 'ws'
-import { useServer } from 'graphql-ws/use/ws'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Config } from './config.ts'
-import { authenticateForGraphql, type GraphQLContext } from './context.ts'
-import { DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError, UnauthenticatedError } from './errors/index.ts'
-import { maskError, toInvalidInputCode, useInvalidInputCodes } from './graphql/errors.ts'
-import { schema } from './graphql/index.ts'
+import { DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError } from './errors/index.ts'
+import { failGraphql, registerGraphql } from './graphql/server.ts'
 import { createDatabase } from './infra/db.ts'
 import { createEventBus } from './infra/event-bus.ts'
 import { createLogger } from './infra/logger.ts'
 import { migrateDatabase } from './infra/migrate.ts'
 import { createStorage } from './infra/storage.ts'
 import { loadInstanceTypes, machineResources } from './domain/instance-types.ts'
-import { parseApiTokens, type Principal } from './services/auth.ts'
+import { parseApiTokens } from './services/auth.ts'
 import { createServices, type Services } from './services/index.ts'
 import { errorBody, fail, internalErrorCode, ok } from './rest/envelope.ts'
 import { registerRestRoutes } from './rest/routes.ts'
@@ -53,12 +45,6 @@ function requestError(error: FastifyError): DomainError | undefined {
   return undefined
 }
 
-/** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
-function failGraphql(reply: FastifyReply, error: DomainError) {
-  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
-  return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
-}
-
 export async function buildApp(config: Config): Promise<App> {
   const logger = createLogger(config)
   const storage = createStorage(config.dataDir)
@@ -84,30 +70,6 @@ export async function buildApp(config: Config): Promise<App> {
     const created = await services.auth.createToken('admin', ['read', 'write', 'admin'], 'first start')
     logger.warn({ user: created.user, token: created.token }, 'no users yet: created an admin token (shown once; `npm run token -- create <user>` makes more)')
   }
-
-  const yoga = createYoga<{ principal?: Principal }, GraphQLContext>({
-    schema,
-    graphqlEndpoint: '/graphql',
-    landingPage: false,
-    maskedErrors: { maskError },
-    plugins: [useInvalidInputCodes()],
-    logging: {
-      debug: (...args: unknown[]) => logger.debug(args),
-      info: (...args: unknown[]) => logger.info(args),
-      warn: (...args: unknown[]) => logger.warn(args),
-      error: (...args: unknown[]) => logger.error(args),
-    },
-    graphiql: {
-      title: 'Training service GraphiQL',
-      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }),
-      subscriptionsProtocol: 'WS',
-    },
-    renderGraphiQL,
-    context: async (initial) => ({
-      services,
-      principal: initial.principal ?? (await authenticateForGraphql(services, initial.request.headers.get('authorization'))),
-    }),
-  })
 
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -150,103 +112,8 @@ export async function buildApp(config: Config): Promise<App> {
     return ok(reply.code(up ? 200 : 503), up ? 200 : 503, { status: up ? 'ready' : 'unavailable', database: up ? 'ok' : 'unreachable', eventBus: config.redisUrl ? 'redis' : 'in-process' })
   })
 
-  fastify.route({
-    url: '/graphql',
-    method: ['GET', 'POST', 'OPTIONS'],
-    handler: async (request, reply) => {
-      if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
-        try {
-          return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
-        } catch (error) {
-          if (!(error instanceof DomainError)) throw error
-          return failGraphql(reply, error)
-        }
-      }
-      const response = await yoga.handleNodeRequestAndResponse(request, reply)
-      response.headers.forEach((value, key) => void reply.header(key, value))
-      reply.status(response.status)
-      reply.send(response.body)
-      return reply
-    },
-  })
-
-  /** A GraphQL multipart request (file uploads): files stream to the resolvers as they arrive. */
-  async function executeMultipart(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse, authorization: string | undefined) {
-    let principal: Principal
-    try {
-      principal = await services.auth.authenticate(authorization)
-    } catch (error) {
-      throw error instanceof DomainError ? error : new UnauthenticatedError()
-    }
-    let body: { query?: string; variables?: Record<string, unknown>; operationName?: string }
-    try {
-      body = (await processRequest(req, res, { maxFiles: 1, maxFileSize: config.maxUploadBytes + 1 })) as typeof body
-    } catch (error) {
-      throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
-    }
-    if (Array.isArray(body) || typeof body?.query !== 'string') throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
-    const enveloped = yoga.getEnveloped({ principal } as never)
-    let document
-    try {
-      document = enveloped.parse(body.query)
-    } catch (error) {
-      return { errors: [toInvalidInputCode(error as GraphQLError)] }
-    }
-    const errors = enveloped.validate(enveloped.schema, document)
-    if (errors.length > 0) return { errors: errors.map(toInvalidInputCode) }
-    const contextValue = await enveloped.contextFactory()
-    const result = await enveloped.execute({ schema: enveloped.schema, document, variableValues: body.variables, operationName: body.operationName, contextValue } as ExecutionArgs)
-    const single = result as { errors?: readonly GraphQLError[] }
-    return { ...single, ...(single.errors ? { errors: single.errors.map((e) => toInvalidInputCode(maskError(e, 'Unexpected error.') as GraphQLError)) } : {}) }
-  }
-
+  const graphql = registerGraphql(fastify, services, logger)
   registerRestRoutes(fastify, services)
-
-  const wsServer = new WebSocketServer({ noServer: true })
-  const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
-    {
-      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
-      onConnect: async (ctx) => {
-        const fromParams = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
-        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization
-        try {
-          ctx.extra.principal = await services.auth.authenticate(header)
-          return true
-        } catch {
-          return false
-        }
-      },
-      onSubscribe: async (ctx, _id, payload) => {
-        const enveloped = yoga.getEnveloped({ principal: ctx.extra.principal } as never)
-        let document
-        try {
-          document = enveloped.parse(payload.query)
-        } catch (error) {
-          return [toInvalidInputCode(error as GraphQLError)]
-        }
-        const args = {
-          schema: enveloped.schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await enveloped.contextFactory(),
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
-        }
-        const errors = enveloped.validate(args.schema, args.document)
-        if (errors.length > 0) return errors.map(toInvalidInputCode)
-        return args
-      },
-    },
-    wsServer,
-  )
-  fastify.server.on('upgrade', (request, socket, head) => {
-    if ((request.url ?? '').split('?')[0] !== '/graphql') {
-      socket.destroy()
-      return
-    }
-    wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request))
-  })
 
   let stopping: Promise<void> | undefined
   return {
@@ -262,9 +129,7 @@ export async function buildApp(config: Config): Promise<App> {
       stopping ??= (async () => {
         // Closing the bus first ends every subscription, so SSE and graphql-ws clients get `complete`.
         await bus.close()
-        await wsHandle.dispose()
-        for (const client of wsServer.clients) client.terminate()
-        wsServer.close()
+        await graphql.dispose()
         await fastify.close()
         await database.close()
       })()

@@ -1,0 +1,156 @@
+// GraphQL's transports on the Fastify server: Yoga for GET/POST (and SSE
+// subscriptions), GraphQL multipart requests for uploads (files stream to
+// the resolvers), and graphql-ws on the same path. All three build their
+// context the same way and answer failures with the contract's codes.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql'
+import { createYoga } from 'graphql-yoga'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
+import { processRequest } from 'graphql-upload-minimal'
+import { useServer } from 'graphql-ws/use/ws'
+import { WebSocketServer } from 'ws'
+import type { Logger } from 'pino'
+import { authenticateForGraphql, type GraphQLContext } from '../context.ts'
+import { DomainError, InvalidInputError } from '../errors/index.ts'
+import type { Principal } from '../services/auth.ts'
+import type { Services } from '../services/index.ts'
+import { maskError, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
+import { schema } from './index.ts'
+
+/** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
+export function failGraphql(reply: FastifyReply, error: DomainError) {
+  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
+}
+
+export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger) {
+  const yoga = createYoga<{ principal?: Principal }, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    maskedErrors: { maskError },
+    plugins: [useInvalidInputCodes()],
+    logging: {
+      debug: (...args: unknown[]) => logger.debug({ args }, 'graphql'),
+      info: (...args: unknown[]) => logger.info({ args }, 'graphql'),
+      warn: (...args: unknown[]) => logger.warn({ args }, 'graphql'),
+      error: (...args: unknown[]) => logger.error({ err: args.find((arg) => arg instanceof Error), args }, 'graphql'),
+    },
+    graphiql: {
+      title: 'Training service GraphiQL',
+      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }),
+      subscriptionsProtocol: 'WS',
+    },
+    renderGraphiQL,
+    context: async (initial) => ({
+      services,
+      principal: initial.principal ?? (await authenticateForGraphql(services, initial.request.headers.get('authorization'))),
+    }),
+  })
+
+  /** Parses and validates a document for an already-authenticated principal, as Yoga would. */
+  function prepare(principal: Principal | undefined, query: string): { enveloped: ReturnType<typeof yoga.getEnveloped>; document: DocumentNode } | { errors: GraphQLError[] } {
+    const enveloped = yoga.getEnveloped({ principal } as never)
+    let document: DocumentNode
+    try {
+      document = enveloped.parse(query)
+    } catch (error) {
+      return { errors: [toInvalidInputCode(error as GraphQLError)] }
+    }
+    const errors = enveloped.validate(enveloped.schema, document)
+    return errors.length > 0 ? { errors: errors.map(toInvalidInputCode) } : { enveloped, document }
+  }
+
+  /** A GraphQL multipart request (file uploads). */
+  async function executeMultipart(req: IncomingMessage, res: ServerResponse, authorization: string | undefined) {
+    const principal = await services.auth.authenticate(authorization)
+    let body: { query?: unknown; variables?: Record<string, unknown>; operationName?: string }
+    try {
+      body = (await processRequest(req, res, { maxFiles: 1, maxFileSize: services.maxUploadBytes + 1 })) as typeof body
+    } catch (error) {
+      throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
+    }
+    if (Array.isArray(body) || typeof body?.query !== 'string') throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
+    const prepared = prepare(principal, body.query)
+    if ('errors' in prepared) return prepared
+    const { enveloped, document } = prepared
+    const result = (await enveloped.execute({
+      schema: enveloped.schema,
+      document,
+      variableValues: body.variables,
+      operationName: body.operationName,
+      contextValue: await enveloped.contextFactory(),
+    } as ExecutionArgs)) as { errors?: readonly GraphQLError[] }
+    return result.errors ? { ...result, errors: result.errors.map((e) => toInvalidInputCode(maskError(e, 'Unexpected error.') as GraphQLError)) } : result
+  }
+
+  fastify.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: async (request, reply) => {
+      if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
+        try {
+          return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return failGraphql(reply, error)
+        }
+      }
+      const response = await yoga.handleNodeRequestAndResponse(request, reply)
+      response.headers.forEach((value, key) => void reply.header(key, value))
+      reply.status(response.status)
+      reply.send(response.body)
+      return reply
+    },
+  })
+
+  const wsServer = new WebSocketServer({ noServer: true })
+  const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
+      // Authenticated once per socket: connectionParams.authorization, else the upgrade's header. Failure closes it (4403).
+      onConnect: async (ctx) => {
+        const fromParams = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
+        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization
+        try {
+          ctx.extra.principal = await services.auth.authenticate(header)
+          return true
+        } catch {
+          return false
+        }
+      },
+      onSubscribe: async (ctx, _id, payload) => {
+        const prepared = prepare(ctx.extra.principal, payload.query)
+        if ('errors' in prepared) return prepared.errors
+        const { enveloped, document } = prepared
+        return {
+          schema: enveloped.schema,
+          operationName: payload.operationName,
+          document,
+          variableValues: payload.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        }
+      },
+    },
+    wsServer,
+  )
+  fastify.server.on('upgrade', (request, socket, head) => {
+    if ((request.url ?? '').split('?')[0] !== '/graphql') {
+      socket.destroy()
+      return
+    }
+    wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request))
+  })
+
+  return {
+    /** Closes every graphql-ws socket (subscriptions end first when the event bus closes). */
+    async dispose() {
+      await wsHandle.dispose()
+      for (const client of wsServer.clients) client.terminate()
+      wsServer.close()
+    },
+  }
+}
