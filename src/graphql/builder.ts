@@ -43,6 +43,9 @@ export const builder = new SchemaBuilder<{
   },
 })
 
+/** The builder's schema types, for helpers that build fields outside a type definition. */
+export type SchemaTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never
+
 builder.addScalarType('DateTime', DateTimeISOResolver, { description: 'ISO 8601 date-time in UTC with milliseconds, e.g. 2026-02-03T12:00:00.000Z' })
 builder.addScalarType('JSON', JSONResolver, {})
 builder.addScalarType('JSONObject', JSONObjectResolver, {})

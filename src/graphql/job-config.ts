@@ -1,6 +1,6 @@
 // GraphQL types for a job's configuration groups (spec §1.1), as outputs
 // and as inputs. Field meanings and bounds are those of the REST request.
-import { builder } from './builder.ts'
+import { builder, type SchemaTypes } from './builder.ts'
 import type { JobView } from '../domain/views.ts'
 
 export const ModelConfig = builder.objectRef<JobView['model']>('ModelConfig').implement({
@@ -92,7 +92,7 @@ export const ModelInput = builder.inputType('ModelInput', {
   }),
 })
 
-const datasetSettingsFields = (t: PothosSchemaTypes.InputFieldBuilder<PothosSchemaTypes.ExtendDefaultTypes<never>, 'InputObject'>) => ({
+const datasetSettingsFields = (t: PothosSchemaTypes.InputFieldBuilder<SchemaTypes, 'InputObject'>) => ({
   validationSplit: t.float({ description: 'Fraction held out for validation, [0, 1); default 0.1.' }),
   testSplit: t.float({ description: 'Fraction held out for testing, [0, 1); default 0.1.' }),
   textColumn: t.string({ description: 'Text column (text tasks).' }),
@@ -102,12 +102,12 @@ const datasetSettingsFields = (t: PothosSchemaTypes.InputFieldBuilder<PothosSche
 
 export const DatasetSettingsInput = builder.inputType('DatasetSettingsInput', {
   description: 'How a dataset is split and which columns play which role.',
-  fields: (t) => datasetSettingsFields(t as never),
+  fields: (t) => datasetSettingsFields(t),
 })
 
 export const DatasetRefInput = builder.inputType('DatasetRefInput', {
   description: 'The dataset to train on and how to split it.',
-  fields: (t) => ({ id: t.id({ required: true, description: 'Dataset id.' }), ...datasetSettingsFields(t as never) }),
+  fields: (t) => ({ id: t.id({ required: true, description: 'Dataset id.' }), ...datasetSettingsFields(t) }),
 })
 
 export const HyperparametersInput = builder.inputType('HyperparametersInput', {

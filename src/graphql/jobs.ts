@@ -1,7 +1,7 @@
 // Jobs in GraphQL: the Job type, queries, mutations and subscriptions.
 import { resolveOffsetConnection } from '@pothos/plugin-relay'
 import { Repeater } from 'graphql-yoga'
-import { builder, SortOrder, withoutNulls } from './builder.ts'
+import { builder, SortOrder, withoutNulls, type SchemaTypes } from './builder.ts'
 import { DatasetConfig, DatasetRefInput, Hyperparameters, HyperparametersInput, JobOptions, JobResources, ModelConfig, ModelInput, OptionsInput, OutputConfig, OutputInput, ResourcesInput } from './job-config.ts'
 import { viewer, type GraphQLContext } from '../context.ts'
 import { endedStatuses, jobStatuses, type JobView } from '../domain/views.ts'
@@ -23,7 +23,7 @@ const JobProgress = builder.objectRef<JobView['progress']>('JobProgress').implem
   }),
 })
 
-const metric = (name: string, description: string) => (t: PothosSchemaTypes.ObjectFieldBuilder<typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never, JobView['metrics']>) =>
+const metric = (name: string, description: string) => (t: PothosSchemaTypes.ObjectFieldBuilder<SchemaTypes, JobView['metrics']>) =>
   t.float({ nullable: true, description, resolve: (metrics) => metrics[name] ?? null })
 
 const JobMetrics = builder.objectRef<JobView['metrics']>('JobMetrics').implement({
