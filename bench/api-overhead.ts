@@ -8,17 +8,12 @@ import autocannon from 'autocannon'
 import { createDatabase } from '../src/infra/db.ts'
 import { migrateDatabase } from '../src/infra/migrate.ts'
 import { hashToken } from '../src/services/auth.ts'
-import { machine, median, spawnService, table } from './lib.ts'
+import { machine, median, numberOption, spawnService, table } from './lib.ts'
 
-const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
-  const at = args.indexOf(`--${name}`)
-  return at >= 0 ? Number(args[at + 1]) : fallback
-}
-const duration = option('duration', 10)
-const rounds = option('rounds', 3)
-const connections = option('connections', 10)
-const jobCount = option('jobs', 10_000)
+const duration = numberOption('duration', 10)
+const rounds = numberOption('rounds', 3)
+const connections = numberOption('connections', 10)
+const jobCount = numberOption('jobs', 10_000)
 
 const dataDir = path.resolve('bench/out/api-data')
 rmSync(dataDir, { recursive: true, force: true })

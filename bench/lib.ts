@@ -44,6 +44,13 @@ export function rssBytes(pid: number): number {
   return match ? Number(match[1]) * 1024 : Number.NaN
 }
 
+/** `--name value` from the command line as a number, or `fallback`. */
+export function numberOption(name: string, fallback: number): number {
+  const args = process.argv.slice(2)
+  const at = args.indexOf(`--${name}`)
+  return at >= 0 ? Number(args[at + 1]) : fallback
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)

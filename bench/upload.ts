@@ -6,15 +6,10 @@ import { execFileSync } from 'node:child_process'
 import { createWriteStream, existsSync, mkdirSync, openAsBlob, rmSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { once } from 'node:events'
-import { machine, median, rssBytes, spawnService, table } from './lib.ts'
+import { machine, median, numberOption, rssBytes, spawnService, table } from './lib.ts'
 
-const args = process.argv.slice(2)
-const option = (name: string, fallback: number) => {
-  const at = args.indexOf(`--${name}`)
-  return at >= 0 ? Number(args[at + 1]) : fallback
-}
-const megabytes = option('mb', 200)
-const rounds = option('rounds', 3)
+const megabytes = numberOption('mb', 200)
+const rounds = numberOption('rounds', 3)
 const out = path.resolve('bench/out')
 const csv = path.join(out, `upload-${megabytes}mb.csv`)
 mkdirSync(out, { recursive: true })
