@@ -80,9 +80,12 @@ export async function buildApp(config: Config): Promise<App> {
     // stop() ends subscriptions first (SSE streams then finish); idle keep-alive sockets must not hold it.
     forceCloseConnections: 'idle',
   })
-  fastify.addHook('onResponse', async (request, reply) => {
-    if (logger.isLevelEnabled('debug')) request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
-  })
+  // Only when debug lines are wanted: a hook on every request costs the hot paths otherwise.
+  if (logger.isLevelEnabled('debug')) {
+    fastify.addHook('onResponse', async (request, reply) => {
+      request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request')
+    })
+  }
   fastify.decorateRequest('principal', null)
   fastify.removeContentTypeParser(['application/json'])
   fastify.addContentTypeParser(/^application\/([\w.+-]+\+)?json/i, { parseAs: 'string' }, (_request, body, done) => {

@@ -3,7 +3,7 @@
 import { GraphQLError } from 'graphql'
 import type { Principal } from './services/auth.ts'
 import type { Services } from './services/index.ts'
-import { DomainError } from './errors/index.ts'
+import { DomainError, UnauthenticatedError } from './errors/index.ts'
 
 export interface GraphQLContext {
   principal: Principal | null
@@ -26,6 +26,6 @@ export async function authenticateForGraphql(services: Services, authorization: 
 
 /** The principal of a resolver's context; the transports never run a resolver without one. */
 export function viewer(context: GraphQLContext): Principal {
-  if (!context.principal) throw new GraphQLError('Not authenticated', { extensions: { code: 'E1100' } })
+  if (!context.principal) throw new UnauthenticatedError()
   return context.principal
 }

@@ -318,8 +318,7 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
       }
       // The last word on the job for subscribers: an active job ends cancelled.
       const ended = running || job.status === 'pending' ? { status: 'cancelled', stoppedAt: job.stoppedAt ?? now, completedAt: now } : {}
-      const event: JobUpdatedEvent = { type: 'job.updated', ownerId: job.ownerId, job: view({ ...job, ...ended, updatedAt: now }) }
-      await Promise.all([bus.publish(topics.job(id), event), bus.publish(topics.userJobs(job.ownerId), event)])
+      await publish({ ...job, ...ended, updatedAt: now })
       return { jobId: id, deleted: true as const, deletedAt: now.toISOString(), force }
     },
   }
