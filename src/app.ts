@@ -15,10 +15,13 @@ import { parseApiTokens } from './services/auth.ts'
 import { createServices, type Services } from './services/index.ts'
 import { errorBody, fail, internalErrorCode, ok } from './rest/envelope.ts'
 import { registerRestRoutes } from './rest/routes.ts'
+import { createTrainer, type Trainer } from '../trainer/index.ts'
 
 export interface App {
   fastify: FastifyInstance
   services: Services
+  /** The embedded trainer (TRAINER=embedded), or null when training runs in `npm run worker`. */
+  trainer: Trainer | null
   /** Listens on config.port (0: any free port); resolves to the base URL. */
   start(): Promise<string>
   /** Idempotent: closes sockets, the server, the bus and the database. */
@@ -54,12 +57,13 @@ export async function buildApp(config: Config): Promise<App> {
   const database = await createDatabase(config.databaseUrl)
   const bus = await createEventBus(config.redisUrl)
   const machine = machineResources()
+  const instanceTypes = loadInstanceTypes(config.instanceTypesFile, machine)
   const services = createServices({
     db: database.db,
     reads: database.reads,
     bus,
     storage,
-    instanceTypes: loadInstanceTypes(config.instanceTypesFile, machine),
+    instanceTypes,
     trainerConcurrency: config.trainerConcurrency,
     gpus: machine.gpus,
     maxUploadBytes: config.maxUploadBytes,
@@ -70,6 +74,11 @@ export async function buildApp(config: Config): Promise<App> {
     const created = await services.auth.createToken('admin', ['read', 'write', 'admin'], 'first start')
     logger.warn({ user: created.user, token: created.token }, 'no users yet: created an admin token (shown once; `npm run token -- create <user>` makes more)')
   }
+
+  const trainer =
+    config.trainer === 'embedded'
+      ? createTrainer({ db: database.db, bus, storage, logger, instanceTypes, concurrency: config.trainerConcurrency, backend: config.trainerBackend ?? null })
+      : null
 
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -112,7 +121,7 @@ export async function buildApp(config: Config): Promise<App> {
   fastify.get('/healthz', async (_request, reply) => ok(reply, 200, { status: 'ok' }))
   fastify.get('/readyz', async (_request, reply) => {
     const up = await database.ping()
-    return ok(reply.code(up ? 200 : 503), up ? 200 : 503, { status: up ? 'ready' : 'unavailable', database: up ? 'ok' : 'unreachable', eventBus: config.redisUrl ? 'redis' : 'in-process' })
+    return ok(reply.code(up ? 200 : 503), up ? 200 : 503, { status: up ? 'ready' : 'unavailable', database: up ? 'ok' : 'unreachable', eventBus: config.redisUrl ? 'redis' : 'in-process', trainer: trainer ? { mode: 'embedded', ...trainer.status() } : { mode: 'off' } })
   })
 
   const graphql = registerGraphql(fastify, services, logger)
@@ -122,14 +131,18 @@ export async function buildApp(config: Config): Promise<App> {
   return {
     fastify,
     services,
+    trainer,
     async start() {
       const address = await fastify.listen({ port: config.port, host: config.host })
+      await trainer?.start()
       const url = new URL(address)
       if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = '127.0.0.1'
       return url.origin
     },
     stop() {
       stopping ??= (async () => {
+        // Running jobs checkpoint and go back to the queue first: they need the database and the bus.
+        await trainer?.stop()
         // Closing the bus first ends every subscription, so SSE and graphql-ws clients get `complete`.
         await bus.close()
         await graphql.dispose()

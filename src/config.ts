@@ -16,6 +16,10 @@ export interface Config {
   /** `user:token[:scope+scope]`, comma-separated; created idempotently at start. */
   apiTokens: string | undefined
   trainerConcurrency: number
+  /** TRAINER: `embedded` runs the trainer inside the API process; `off` leaves training to `npm run worker`. */
+  trainer: 'embedded' | 'off'
+  /** TRAINER_BACKEND: force a TensorFlow.js backend (`wasm`, `cpu`, `tensorflow`); unset picks the fastest present. */
+  trainerBackend: string | undefined
   logLevel: LogLevel
   maxUploadBytes: number
   /** Optional JSON file that replaces the built-in instance-type catalog. */
@@ -39,6 +43,22 @@ function optional(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim()
 }
 
+function trainerMode(env: NodeJS.ProcessEnv): Config['trainer'] {
+  const raw = optional(env, 'TRAINER') ?? 'embedded'
+  if (raw !== 'embedded' && raw !== 'off') throw new Error(`TRAINER must be embedded or off (got ${JSON.stringify(env.TRAINER)})`)
+  return raw
+}
+
+const backends = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']
+
+function trainerBackend(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = optional(env, 'TRAINER_BACKEND')
+  if (raw !== undefined && !backends.includes(raw)) {
+    throw new Error(`TRAINER_BACKEND must be one of ${backends.join(', ')} (got ${JSON.stringify(env.TRAINER_BACKEND)})`)
+  }
+  return raw
+}
+
 /** Parses the environment; throws an Error naming the variable when a value is unusable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const dataDir = path.resolve(optional(env, 'DATA_DIR') ?? './data')
@@ -58,6 +78,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     redisUrl: optional(env, 'REDIS_URL'),
     apiTokens: optional(env, 'API_TOKENS'),
     trainerConcurrency: positiveInt(env, 'TRAINER_CONCURRENCY', os.availableParallelism()),
+    trainer: trainerMode(env),
+    trainerBackend: trainerBackend(env),
     logLevel,
     maxUploadBytes: positiveInt(env, 'MAX_UPLOAD_BYTES', 1024 * 1024 * 1024),
     instanceTypesFile: optional(env, 'INSTANCE_TYPES_FILE'),

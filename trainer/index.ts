@@ -1,4 +1,196 @@
-// The trainer's public entry. Training itself arrives with the trainer
-// issue; until then the API queues jobs and this module only exposes the
-// queue operations a trainer process performs.
+// The trainer: takes pending jobs as capacity allows and runs each in its own
+// child process. An RxJS pipeline turns polls, wake-ups from the API (a job
+// was queued) and finished jobs into scheduling passes, one at a time.
+// Runs inside the API process (`npm start`) or on its own (`npm run worker`);
+// either way it meets the API only through the database and the event bus.
+import { randomBytes } from 'node:crypto'
+import os from 'node:os'
+import { EMPTY, Subject, from, merge, timer } from 'rxjs'
+import { catchError, exhaustMap } from 'rxjs/operators'
+import type { Logger } from 'pino'
+import type { Db } from '../src/infra/db.ts'
+import type { EventBus } from '../src/infra/event-bus.ts'
+import type { Storage } from '../src/infra/storage.ts'
+import type { InstanceType } from '../src/domain/instance-types.ts'
+import { logSeverity, trainingTopics, type TrainerStopEvent } from '../src/events/index.ts'
+import { claimNextJob } from './queue.ts'
+import { refreshQueueEstimates } from './estimates.ts'
+import { runJob, type RunningJob } from './runner.ts'
+import { selectBackend } from './ml/backend.ts'
+
 export { claimNextJob } from './queue.ts'
+
+export interface TrainerOptions {
+  db: Db
+  bus: EventBus
+  storage: Storage
+  logger: Logger
+  instanceTypes: readonly InstanceType[]
+  /** Jobs this trainer runs at once (TRAINER_CONCURRENCY). */
+  concurrency: number
+  /** TRAINER_BACKEND; null picks the fastest TensorFlow.js backend present. */
+  backend: string | null
+  /** Seconds between scheduling passes when nothing wakes the trainer. */
+  pollSeconds?: number
+  /** A running job whose holder has not written for this long is taken over. */
+  staleSeconds?: number
+}
+
+export interface Trainer {
+  readonly workerId: string
+  start(): Promise<void>
+  /** Idempotent. Running jobs checkpoint and go back to the queue; resolves when they have. */
+  stop(): Promise<void>
+  runningJobs(): string[]
+  /** The TensorFlow.js backend jobs train on (null until the start-up probe has answered) and the jobs running here. */
+  status(): { backend: BackendSummary | null; runningJobs: number; workerId: string }
+}
+
+export interface BackendSummary {
+  name: string
+  gpu: boolean
+  float16: boolean
+  /** Kernels the backend lacks that run on the cpu backend instead. */
+  fallbackKernels: string[]
+}
+
+const hostname = os.hostname()
+
+/** True when `workerId` names a process on this machine that no longer exists. */
+function processGone(workerId: string | null): boolean {
+  const [host, pid] = (workerId ?? '').split(':')
+  if (host !== hostname || !pid || Number(pid) === process.pid) return false
+  try {
+    process.kill(Number(pid), 0)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH'
+  }
+}
+
+export function createTrainer(options: TrainerOptions): Trainer {
+  const { db, bus, logger } = options
+  const workerId = `${hostname}:${process.pid}:${randomBytes(3).toString('hex')}`
+  const pollMs = (options.pollSeconds ?? 2) * 1000
+  const staleMs = (options.staleSeconds ?? 15) * 1000
+  const running = new Map<string, RunningJob>()
+  const wake$ = new Subject<void>()
+  const closed = new AbortController()
+  let subscription: { unsubscribe(): void } | undefined
+  let stopping: Promise<void> | undefined
+  const ctx = { db, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
+
+  /** Jobs whose trainer died are queued again; they resume from their last checkpoint. */
+  async function recoverAbandoned() {
+    const held = await db.job.findMany({
+      where: { status: { in: ['running', 'stopping'] }, NOT: { workerId } },
+      select: { id: true, status: true, workerId: true, heartbeatAt: true, step: true },
+    })
+    const now = Date.now()
+    for (const job of held) {
+      const stale = !job.heartbeatAt || now - job.heartbeatAt.getTime() > staleMs
+      if (!stale && !processGone(job.workerId)) continue
+      const cancel = job.status === 'stopping'
+      const changed = await db.job.updateMany({
+        where: { id: job.id, status: job.status, workerId: job.workerId },
+        data: cancel ? { status: 'cancelled', completedAt: new Date(), workerId: null } : { status: 'pending', workerId: null },
+      })
+      if (changed.count !== 1) continue
+      const message = cancel
+        ? `The trainer holding this job (${job.workerId}) stopped while the job was stopping; it ends cancelled with its last checkpoint`
+        : `The trainer holding this job (${job.workerId}) stopped responding at step ${job.step ?? 0}; the job is queued again and resumes from its last checkpoint`
+      await db.jobLog.create({ data: { jobId: job.id, level: 'warn', severity: logSeverity.warn, message, step: job.step } })
+      logger.warn({ jobId: job.id, previous: job.workerId }, cancel ? 'abandoned stopping job cancelled' : 'abandoned job queued again')
+    }
+  }
+
+  /** Free instances per type: capacity less what running jobs (of every trainer) hold. */
+  async function freeInstances(): Promise<Map<string, number>> {
+    const inUse = await db.job.groupBy({ by: ['instanceType'], where: { status: { in: ['running', 'stopping'] } }, _sum: { instanceCount: true } })
+    const used = new Map(inUse.map((row) => [row.instanceType, row._sum.instanceCount ?? 0]))
+    return new Map(options.instanceTypes.map((type) => [type.name, Math.max(0, type.capacity - (used.get(type.name) ?? 0))]))
+  }
+
+  let woken = false
+  let queueMoved = false
+  let backend: BackendSummary | null = null
+
+  async function schedule() {
+    do {
+      woken = false
+      await schedulePass()
+    } while (woken && !closed.signal.aborted && running.size < options.concurrency)
+  }
+
+  async function schedulePass() {
+    await recoverAbandoned()
+    let started = 0
+    while (!closed.signal.aborted && running.size < options.concurrency) {
+      const job = await claimNextJob(db, workerId, await freeInstances())
+      if (!job) break
+      logger.info({ jobId: job.id, attempt: job.attempts }, 'job started')
+      const run = runJob(ctx, job)
+      running.set(job.id, run)
+      started++
+      void run.done.finally(() => {
+        running.delete(job.id)
+        logger.info({ jobId: job.id }, 'job left the trainer')
+        queueMoved = true
+        if (!closed.signal.aborted) wake$.next()
+      })
+    }
+    if (started > 0 || queueMoved) {
+      queueMoved = false
+      await refreshQueueEstimates(db, options.instanceTypes, options.concurrency)
+    }
+  }
+
+  async function listen<T>(topic: string, handle: (event: T) => void) {
+    const events = await bus.subscribe<T>(topic, closed.signal)
+    void (async () => {
+      for await (const event of events) handle(event)
+    })().catch((error: unknown) => logger.warn({ err: error, topic }, 'trainer subscription ended'))
+  }
+
+  return {
+    workerId,
+    runningJobs: () => [...running.keys()],
+    status: () => ({ backend, runningJobs: running.size, workerId }),
+
+    async start() {
+      // The same choice every job process makes; probed here so readiness can report it.
+      const probe = await selectBackend(options.backend ? { prefer: options.backend } : undefined)
+      backend = { name: probe.name, gpu: probe.gpu, float16: probe.float16, fallbackKernels: probe.fallbackKernels }
+      logger.info({ backend }, 'TensorFlow.js backend')
+      // A wake-up during a pass makes the pass look again before it ends (exhaustMap drops it otherwise).
+      wake$.subscribe(() => (woken = true))
+      await listen<unknown>(trainingTopics.trainerWake, () => wake$.next())
+      await listen<TrainerStopEvent>(trainingTopics.trainerStop, (event) => running.get(event.jobId)?.stop('stop'))
+      subscription = merge(timer(0, pollMs), wake$)
+        .pipe(
+          // One pass at a time; wake-ups during a pass are covered by the pass or the next poll.
+          exhaustMap(() =>
+            from(schedule()).pipe(
+              catchError((error: unknown) => {
+                logger.error({ err: error }, 'scheduling pass failed')
+                return EMPTY
+              }),
+            ),
+          ),
+        )
+        .subscribe()
+      logger.info({ workerId, concurrency: options.concurrency }, 'trainer started')
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        closed.abort()
+        subscription?.unsubscribe()
+        const jobs = [...running.values()]
+        for (const job of jobs) job.stop('shutdown')
+        await Promise.all(jobs.map((job) => job.done))
+      })()
+      return stopping
+    },
+  }
+}

@@ -3,21 +3,26 @@
 import type { Db, Job } from '../src/infra/db.ts'
 
 /**
- * Claims the next pending job of one of `instanceTypes` for `workerId`:
- * pending → running, with the claim recorded. Returns undefined when none waits.
+ * Claims the next pending job for `workerId` among instance types with free
+ * instances (`available`: type → free instances): pending → running, with the
+ * claim recorded. A job asking for more instances than are free waits while
+ * later, smaller jobs go ahead. Returns undefined when none can start.
  */
-export async function claimNextJob(db: Db, workerId: string, instanceTypes: readonly string[]): Promise<Job | undefined> {
+export async function claimNextJob(db: Db, workerId: string, available: ReadonlyMap<string, number>): Promise<Job | undefined> {
+  const fits = [...available].filter(([, free]) => free > 0).map(([instanceType, free]) => ({ instanceType, instanceCount: { lte: free } }))
+  if (fits.length === 0) return undefined
   for (let attempt = 0; attempt < 5; attempt++) {
     const next = await db.job.findFirst({
-      where: { status: 'pending', deletedAt: null, instanceType: { in: [...instanceTypes] } },
+      where: { status: 'pending', deletedAt: null, OR: fits },
       orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }, { id: 'asc' }],
-      select: { id: true },
+      select: { id: true, startedAt: true },
     })
     if (!next) return undefined
     const now = new Date()
     const claimed = await db.job.updateMany({
       where: { id: next.id, status: 'pending' },
-      data: { status: 'running', workerId, heartbeatAt: now, startedAt: now, attempts: { increment: 1 } },
+      // startedAt stays that of the first attempt: elapsed time and cost cover retries too.
+      data: { status: 'running', workerId, heartbeatAt: now, startedAt: next.startedAt ?? now, attempts: { increment: 1 } },
     })
     // Another trainer (or a stop) got there first: look again.
     if (claimed.count === 1) return (await db.job.findUnique({ where: { id: next.id } })) ?? undefined

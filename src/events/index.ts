@@ -14,3 +14,59 @@ export interface JobUpdatedEvent {
   ownerId: string
   job: JobView
 }
+
+export const trainingTopics = {
+  /** Metric points of one job, in step order, a few steps per event. */
+  jobMetrics: (jobId: string) => `job.${jobId}.metrics`,
+  /** Log lines of one job, one per event. */
+  jobLogs: (jobId: string) => `job.${jobId}.logs`,
+  /** Sent by the API when jobs are queued or stopped, so that trainers look at once instead of at their next poll. */
+  trainerWake: 'trainer.wake',
+  /** Sent by the API when a user stops a running job; the trainer holding it stops it at the next step. */
+  trainerStop: 'trainer.stop',
+}
+
+/** One stored metric value. `epoch` is fractional for training steps (1.5 = halfway through epoch 2), whole for validation. */
+export interface MetricPointView {
+  name: string
+  step: number
+  epoch: number | null
+  value: number
+  timestamp: string
+}
+
+export interface JobMetricsEvent {
+  type: 'job.metrics'
+  ownerId: string
+  jobId: string
+  /** In step order. */
+  points: MetricPointView[]
+  /** When the trainer emitted the event (ISO, ms): lets clients and benchmarks measure delivery latency. */
+  emittedAt: string
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export const logSeverity: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+export const logLevels = Object.keys(logSeverity) as LogLevel[]
+
+export interface JobLogView {
+  timestamp: string
+  level: LogLevel
+  message: string
+  step: number | null
+  epoch: number | null
+  metrics: Record<string, number> | null
+}
+
+export interface JobLogEvent {
+  type: 'job.log'
+  ownerId: string
+  jobId: string
+  log: JobLogView
+  emittedAt: string
+}
+
+export interface TrainerStopEvent {
+  type: 'trainer.stop'
+  jobId: string
+}

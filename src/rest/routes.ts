@@ -11,6 +11,7 @@ import { parseInput } from '../domain/validation.ts'
 import { InvalidInputError } from '../errors/index.ts'
 import { ok } from './envelope.ts'
 import { readDatasetForm } from './multipart.ts'
+import { registerMonitoringRoutes } from './monitoring-routes.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -89,6 +90,7 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
       const result = await jobs.delete(principal, request.params.jobId, query.force === 'true' || query.force === '1')
       return ok(reply, 200, result, '训练任务删除成功')
     })
+    registerMonitoringRoutes(v1, services)
 
     // §2 Datasets
     route('POST', '/v1/training/datasets', async (request, reply, principal) => {

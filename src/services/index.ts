@@ -7,6 +7,7 @@ import type { InstanceType } from '../domain/instance-types.ts'
 import { createAuthService } from './auth.ts'
 import { createDatasetService } from './datasets.ts'
 import { createJobService } from './jobs.ts'
+import { createMonitoringService } from './monitoring.ts'
 import { createResourceService } from './resources.ts'
 import { createTemplateService } from './templates.ts'
 
@@ -28,6 +29,7 @@ export function createServices(deps: ServiceDeps) {
     auth: createAuthService(deps.db),
     datasets: createDatasetService(deps),
     jobs,
+    monitoring: createMonitoringService({ db: deps.db, bus: deps.bus, jobs }),
     templates: createTemplateService({ db: deps.db, jobs, resources }),
     resources,
     bus: deps.bus,

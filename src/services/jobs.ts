@@ -14,10 +14,10 @@ import { createJobSchema, parseConfig, splitSizes, stepCounts, withJobDefaults, 
 import { pageQuery, paginationOf } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { jobStatuses, jobSummary, jobView, type JobView } from '../domain/views.ts'
-import { topics, type JobUpdatedEvent } from '../events/index.ts'
+import { topics, trainingTopics, type JobUpdatedEvent, type TrainerStopEvent } from '../events/index.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
-import { simulateQueue, trainingWork } from './queue-estimate.ts'
+import { simulateQueue, trainingWork } from '../domain/queue-estimate.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
@@ -245,6 +245,7 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
         },
         include: includeOwner,
       })
+      await bus.publish(trainingTopics.trainerWake, { jobId: job.id })
       return publish(job)
     },
 
@@ -282,7 +283,11 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
         if (changed.count === 1) return publish(await load(principal, id))
       } else if (job.status === 'running') {
         const changed = await db.job.updateMany({ where: { id, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
-        if (changed.count === 1) return publish(await load(principal, id))
+        if (changed.count === 1) {
+          // The trainer holding the job stops it at its next step (and would notice the status on its next heartbeat anyway).
+          await bus.publish(trainingTopics.trainerStop, { type: 'trainer.stop', jobId: id } satisfies TrainerStopEvent)
+          return publish(await load(principal, id))
+        }
       } else {
         throw new ConflictError(`Job ${id} has already ended (${job.status}); there is nothing to stop`)
       }

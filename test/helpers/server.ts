@@ -50,6 +50,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     API_TOKENS: `alice:${tokens.alice},bob:${tokens.bob},reader:${tokens.reader}:read,root:${tokens.root}:admin`,
+    // Most suites test the API with jobs left queued; training suites pass TRAINER: 'embedded'.
+    TRAINER: 'off',
     ...env,
   })
   let app: App

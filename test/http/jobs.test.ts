@@ -330,7 +330,7 @@ describe('POST /v1/training/jobs/{id}/stop', () => {
   it('moves a running job to stopping (the trainer ends it), and answers a repeated stop the same way', async () => {
     const isolated = await createDataset(server, { name: 'stop-running' })
     const job = (await create(jobRequest(isolated, { priority: 1000, resources: { instanceType: 'cpu.claimed' } }))).body.data.job
-    const claimed = await claimNextJob(database.db, 'test-trainer', ['cpu.claimed'])
+    const claimed = await claimNextJob(database.db, 'test-trainer', new Map([['cpu.claimed', 1]]))
     expect(claimed?.id).toBe(job.id)
     const response = await server.request('POST', `/v1/training/jobs/${job.id}/stop`)
     expect(response.status).toBe(200)
@@ -359,7 +359,7 @@ describe('DELETE /v1/training/jobs/{id}', () => {
   it('refuses a running job without force (409 E1110) and, with force, stops it and removes its checkpoints and exports', async () => {
     const isolated = await createDataset(server, { name: 'delete-running' })
     const job = (await create(jobRequest(isolated, { priority: 1000, resources: { instanceType: 'cpu.claimed' } }))).body.data.job
-    expect((await claimNextJob(database.db, 'test-trainer', ['cpu.claimed']))?.id).toBe(job.id)
+    expect((await claimNextJob(database.db, 'test-trainer', new Map([['cpu.claimed', 1]])))?.id).toBe(job.id)
     fakeArtifacts(job.id)
     await database.db.checkpoint.create({ data: { id: `checkpoint-${job.id}`, jobId: job.id, step: 1, epoch: 1, path: `checkpoints/${job.id}/model.bin`, sizeBytes: 7n } })
     const refused = await server.request('DELETE', `/v1/training/jobs/${job.id}`)

@@ -19,7 +19,8 @@ const example = (marker: string) => {
 }
 
 beforeAll(async () => {
-  server = await startServer()
+  // As `npm start` runs: the trainer inside the API process.
+  server = await startServer({ TRAINER: 'embedded' })
   workDir = mkdtempSync(path.join(os.tmpdir(), 'readme-'))
 })
 afterAll(async () => {
@@ -39,15 +40,21 @@ describe('README examples', () => {
     expect(example('AUTH=')).toContain(`Bearer ${tokens.alice}`)
   })
 
-  it('runs the REST example: upload, create, get, list, resources, stop, delete', async () => {
+  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, compare, stop, delete', { timeout: 180_000 }, async () => {
     const output = await run(example('AUTH='))
     const lines = output.split('\n')
     expect(lines[0]).toMatch(/^dataset-[a-z0-9]+$/)
     expect(lines[1]).toMatch(/^job-[a-z0-9]+$/)
-    expect(output).toContain('"status":"pending"')
-    expect(output).toContain('"pagination":{"page":1,"limit":20,"total":1')
+    expect(output).toContain('"status":"completed"')
+    expect(output).toContain('"logs":[')
+    expect(output).toContain('"trainLoss":[')
+    expect(output).toContain('"confusionMatrix":[')
+    expect(output).toContain('"checkpoints":[')
+    expect(output).toContain('event: job')
+    expect(output).toMatch(/"pagination":\{"page":1,"limit":20,"total":1/)
     expect(output).toContain('"instanceTypes":[')
-    expect(output).toContain('"status":"cancelled"')
+    expect(output).toContain('"differences":{')
+    expect(output).toMatch(/"status":"(stopping|cancelled)"/)
     expect(output).toContain('"deleted":true')
     expect(output).not.toContain('"success":false')
   })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { simulateQueue, trainingWork } from '../../src/services/queue-estimate.ts'
+import { simulateQueue, trainingWork } from '../../src/domain/queue-estimate.ts'
 
 const minute = 60_000
 

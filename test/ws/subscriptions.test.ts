@@ -170,7 +170,7 @@ describe.each([
     const job = await createJob(server, aliceDataset, tokens.alice, { name: 'running', priority: 1000 })
     const database = await createDatabase(`file:${server.dataDir}/training.db`)
     try {
-      const claimed = await claimNextJob(database.db, 'test-worker', ['cpu.small'])
+      const claimed = await claimNextJob(database.db, 'test-worker', new Map([['cpu.small', 1]]))
       expect(claimed?.id).toBe(job.id)
     } finally {
       await database.close()
