@@ -14,7 +14,10 @@
 // An event counts as delivered to a subscriber when all its points are there
 // (graphql-ws sends one result per point). The clients' own work (parsing
 // 200 sockets' messages) runs on the server's event loop: the figures are an
-// upper bound of what separate clients would see.
+// upper bound of what separate clients would see. The trainer's timer waits
+// for that loop too; "emit lag" is how late it emitted against its schedule.
+// The machine is shared: CPU time per delivery moves far less with other
+// load than the latencies do, and the machine's CPU pressure is printed.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { createClient, type Client } from 'graphql-ws'
@@ -61,6 +64,8 @@ interface Measure {
   max: number
   delivered: number
   expected: number
+  /** p99 of how late the trainer emitted against its schedule (its timers wait for the busy event loop), ms. */
+  lag: number
   /** CPU time of this process over wall time while publishing (1.0 = one core busy). */
   cpu: number
   /** CPU time of this process (server and clients) per delivered event, in µs. */
@@ -86,6 +91,14 @@ async function waitUntil(condition: () => boolean, withinMs: number): Promise<bo
     await sleep(5)
   }
   return true
+}
+
+/** A client failure as text: an Error, a socket close ({ code, reason }) or GraphQL errors. */
+function describe(failure: unknown): string {
+  if (failure instanceof Error) return failure.message
+  const close = failure as { code?: unknown; reason?: unknown }
+  if (typeof close?.code === 'number') return `socket closed with ${close.code} ${String(close.reason ?? '')}`
+  return JSON.stringify(failure)
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -308,19 +321,26 @@ async function measure(configuration: Configuration, failures: unknown[]): Promi
     }
     if (!ready) throw new Error(`${configuration.name}: only ${live.filter((flag) => flag === 1).length} of ${subscribers} subscribers received a probe after 100 tries`)
     await sleep(300) // late probes, GC of the set-up
-    if (failures.length > 0) throw new Error(`${configuration.name}: ${String(failures[0])}`)
+    if (failures.length > 0) throw new Error(`${configuration.name}: ${describe(failures[0])}`)
 
     const cpuBefore = process.cpuUsage()
     const stallBefore = cpuStallMicros()
     const start = performance.now()
+    const lags: number[] = []
+    // Not awaited, as the trainer's recorder publishes: a publisher waiting for Redis' reply on this
+    // busy event loop would slow down to what the fan-out keeps up with, and hide the backlog.
+    const publishing: Promise<unknown>[] = []
     for (let step = 0; step < eventCount; step++) {
       // Absolute due times: a late tick is followed by a catch-up, so the average rate holds.
-      const wait = start + (step * 1000) / rate - performance.now()
+      const due = start + (step * 1000) / rate
+      const wait = due - performance.now()
       if (wait > 1) await sleep(wait)
       const event = metricsEvent(fanout.ownerId, fanout.jobId, step)
       emitAt[step] = performance.now()
-      await fanout.publish(event)
+      lags.push(emitAt[step] - due)
+      publishing.push(fanout.publish(event).catch((error: unknown) => failures.push(error)))
     }
+    await Promise.all(publishing)
     const expected = eventCount * subscribers
     let last = -1
     while (latencies.length < expected && latencies.length !== last) {
@@ -331,9 +351,9 @@ async function measure(configuration: Configuration, failures: unknown[]): Promi
     const wallMs = performance.now() - start
     const cpuMs = (cpu.user + cpu.system) / 1000
     const pressure = (cpuStallMicros() - stallBefore) / 1000 / wallMs
-    if (failures.length > 0) throw new Error(`${configuration.name}: ${String(failures[0])}`)
+    if (failures.length > 0) throw new Error(`${configuration.name}: ${describe(failures[0])}`)
     const sorted = latencies.sort((a, b) => a - b)
-    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, delivered: latencies.length, expected, cpu: cpuMs / wallMs, cpuPerDelivery: (cpuMs * 1000) / latencies.length, pressure }
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, delivered: latencies.length, expected, lag: percentile(lags.sort((a, b) => a - b), 99), cpu: cpuMs / wallMs, cpuPerDelivery: (cpuMs * 1000) / latencies.length, pressure }
   } finally {
     await fanout.close()
   }
@@ -347,10 +367,12 @@ try {
   for (let round = 0; round < rounds; round++) {
     // Interleaved rounds, so a slow patch of this shared machine hits every configuration alike.
     for (const configuration of all) {
-      const result = await measure(configuration, failures)
+      const result = await measure(configuration, failures).catch((error: unknown) => {
+        throw new Error(`${configuration.name}${configuration.name.includes('Redis') ? ` (${redisUrl})` : ''}: ${describe(error)}`, { cause: error })
+      })
       results.set(configuration.name, [...(results.get(configuration.name) ?? []), result])
       console.error(
-        `round ${round + 1}/${rounds} ${configuration.name}: p50 ${fixed(result.p50)} ms, p99 ${fixed(result.p99)} ms, max ${fixed(result.max)} ms, ${result.delivered}/${result.expected} delivered, CPU ${result.cpu.toFixed(2)} (${result.cpuPerDelivery.toFixed(1)} µs per delivery), machine CPU pressure ${Math.round(result.pressure * 100)}%`,
+        `round ${round + 1}/${rounds} ${configuration.name}: p50 ${fixed(result.p50)} ms, p99 ${fixed(result.p99)} ms, max ${fixed(result.max)} ms, ${result.delivered}/${result.expected} delivered, emit lag p99 ${fixed(result.lag)} ms, CPU ${result.cpu.toFixed(2)} (${result.cpuPerDelivery.toFixed(1)} µs per delivery), machine CPU pressure ${Math.round(result.pressure * 100)}%`,
       )
     }
   }
@@ -371,6 +393,7 @@ const rows = all.map((configuration) => {
     (p50 / medianOf(configuration.baseline, (m) => m.p50)).toFixed(1),
     (p99 / medianOf(configuration.baseline, (m) => m.p99)).toFixed(1),
     `${measures.reduce((sum, m) => sum + m.delivered, 0)}/${measures.reduce((sum, m) => sum + m.expected, 0)}`,
+    fixed(medianOf(configuration.name, (m) => m.lag)),
     medianOf(configuration.name, (m) => m.cpu).toFixed(2),
     medianOf(configuration.name, (m) => m.cpuPerDelivery).toFixed(1),
     // What one core could sustain if this process had it to itself: the ceiling of one API process.
@@ -382,4 +405,7 @@ console.log(`Event fan-out — ${machine()}`)
 console.log(
   `${subscribers} subscribers on one job's metrics; ${eventCount} events (1-4 points each, 2.5 on average) at ${rate} events/s; median of ${rounds} interleaved rounds. Latency: emit to the subscriber having all of the event's points.\n`,
 )
-console.log(table(['configuration', 'p50 ms', 'p99 ms', 'max ms', 'p50 ratio to bus', 'p99 ratio to bus', 'delivered (all rounds)', 'CPU (cores)', 'CPU µs per delivery', 'events/s per core', 'machine CPU pressure'], rows))
+console.log(
+  'CPU: this process (server, trainer, clients), in cores and per event delivered to one subscriber; events/s per core: what one core would sustain for these subscribers at that cost; machine CPU pressure: share of the time some task waited for a CPU (PSI).\n',
+)
+console.log(table(['configuration', 'p50 ms', 'p99 ms', 'max ms', 'p50 ratio to bus', 'p99 ratio to bus', 'delivered (all rounds)', 'emit lag p99 ms', 'CPU (cores)', 'CPU µs per delivery', 'events/s per core', 'machine CPU pressure'], rows))

@@ -136,7 +136,19 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
   }
 
   /** Writes live state; notices a stop requested through the database or a job that is no longer ours. */
+  let beating = false
   async function heartbeat() {
+    // A slow database must not stack heartbeats up.
+    if (beating) return
+    beating = true
+    try {
+      await beat()
+    } finally {
+      beating = false
+    }
+  }
+
+  async function beat() {
     await recorder.flush()
     if (lost) return
     const changed = await db.job.updateMany({
@@ -169,7 +181,11 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     if (seconds >= 1 && stepsPerSecond > 0) {
       // Measured over this attempt, validation passes included, so the estimate holds for the rest.
       live.samplesPerSecond = rate.samples / seconds
-      live.estimatedCompletionTime = new Date(Date.now() + ((totalSteps - message.step) / stepsPerSecond) * 1000)
+      const completion = Date.now() + ((totalSteps - message.step) / stepsPerSecond) * 1000
+      live.estimatedCompletionTime = new Date(completion)
+      if (instanceType && job.startedAt) {
+        live.estimatedCost = (instanceType.pricePerHour * job.instanceCount * (completion - job.startedAt.getTime())) / 3_600_000
+      }
     }
   }
 
@@ -184,6 +200,9 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
         break
       case 'step':
         onStep(message)
+        break
+      case 'steps':
+        for (const step of message.steps) onStep(step)
         break
       case 'validation':
         Object.assign(live.metrics, message.metrics)
@@ -215,16 +234,21 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     }
   }
 
+  // Checkpoint folders are named per job (ckpt-<step>); their rows need ids unique across jobs.
+  const checkpointRowId = (folder: string) => `${job.id}.${folder}`
+
   let checkpointWrites: Promise<unknown> = Promise.resolve()
   function recordCheckpoint(info: CheckpointInfo) {
     checkpointWrites = checkpointWrites.then(async () => {
       try {
         await db.$transaction([
           ...(info.isBest ? [db.checkpoint.updateMany({ where: { jobId: job.id, isBest: true }, data: { isBest: false } })] : []),
-          db.checkpoint.deleteMany({ where: { jobId: job.id, id: { in: info.removed } } }),
+          db.checkpoint.deleteMany({ where: { jobId: job.id, id: { in: info.removed.map(checkpointRowId) } } }),
+          // A resumed run may save a step again that an earlier attempt saved.
+          db.checkpoint.deleteMany({ where: { id: checkpointRowId(info.id) } }),
           db.checkpoint.create({
             data: {
-              id: info.id,
+              id: checkpointRowId(info.id),
               jobId: job.id,
               step: info.step,
               epoch: info.epoch,
@@ -235,7 +259,7 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
             },
           }),
         ])
-        log('debug', `Checkpoint ${info.id} saved at step ${info.step}${info.isBest ? ' (best so far)' : ''}`, { step: info.step, epoch: info.epoch })
+        log('debug', `Checkpoint ${checkpointRowId(info.id)} saved at step ${info.step}${info.isBest ? ' (best so far)' : ''}`, { step: info.step, epoch: info.epoch })
       } catch (error) {
         logger.warn({ err: error, jobId: job.id }, 'could not record a checkpoint')
       }
@@ -245,7 +269,7 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
 
   async function recordEvaluation(evaluation: EvaluationResult) {
     const data = {
-      checkpointId: evaluation.checkpointId,
+      checkpointId: evaluation.checkpointId === null ? null : checkpointRowId(evaluation.checkpointId),
       split: evaluation.split,
       sampleCount: evaluation.sampleCount,
       metrics: evaluation.metrics,
@@ -357,6 +381,8 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     clearTimeout(runtimeTimer)
     if (lost) {
       await recorder.close()
+      // Deleted with force while training: files the process wrote after the delete go too.
+      if (!(await db.job.findUnique({ where: { id: job.id }, select: { id: true } }))) await storage.remove(`checkpoints/${job.id}`)
       return
     }
 

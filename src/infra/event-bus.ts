@@ -3,7 +3,7 @@
 // process see each other's events). Payloads are JSON: both implementations
 // deliver JSON.parse(JSON.stringify(payload)), shared by all subscribers of
 // one message (treat it as read-only).
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter, on, setMaxListeners } from 'node:events'
 import { Redis } from 'ioredis'
 
 export interface EventBus {
@@ -58,6 +58,8 @@ export function createMemoryEventBus(): EventBus {
   const emitter = new EventEmitter()
   emitter.setMaxListeners(0)
   const closed = new AbortController()
+  // Every subscription without a signal of its own listens on this one.
+  setMaxListeners(0, closed.signal)
   return {
     async publish(topic, payload) {
       emitter.emit(topic, JSON.parse(JSON.stringify(payload)))
@@ -85,6 +87,8 @@ export async function createRedisEventBus(url: string): Promise<EventBus> {
   const listeners = new Map<string, number>()
   const subscriptions = new Map<string, Promise<void>>()
   const closed = new AbortController()
+  // Every subscription without a signal of its own listens on this one.
+  setMaxListeners(0, closed.signal)
   subscriber.on('message', (channel: string, message: string) => {
     emitter.emit(channel.slice(channelPrefix.length), JSON.parse(message))
   })

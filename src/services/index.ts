@@ -29,7 +29,7 @@ export function createServices(deps: ServiceDeps) {
     auth: createAuthService(deps.db),
     datasets: createDatasetService(deps),
     jobs,
-    monitoring: createMonitoringService({ db: deps.db, bus: deps.bus, jobs }),
+    monitoring: createMonitoringService({ db: deps.db, reads: deps.reads, bus: deps.bus, jobs }),
     templates: createTemplateService({ db: deps.db, jobs, resources }),
     resources,
     bus: deps.bus,

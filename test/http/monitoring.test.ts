@@ -72,6 +72,47 @@ async function insertSeries(jobId: string, series: Record<string, (i: number) =>
   await database.db.metricPoint.createMany({ data })
 }
 
+/**
+ * Series that make the database's bucketing earn its keep: lengths around the
+ * edges of maxPoints, steps that repeat (ties go by insertion order), missing
+ * epochs, and an insertion order unrelated to step order.
+ */
+async function insertAwkwardSeries(db: Database, jobId: string) {
+  const lengths: Record<string, number> = { single: 1, pair: 2, seven: 7, ties: 1000, long: 2345 }
+  const data = Object.entries(lengths).flatMap(([name, n]) =>
+    Array.from({ length: n }, (_, i) => ({
+      order: (i * 7919 + n) % 1013,
+      point: { jobId, name, step: name === 'ties' ? Math.floor(i / 3) : i * 2, epoch: i % 2 === 1 ? null : i / 10, value: Math.sin(i * 1.7 + n) + i / 1000, timestamp: new Date(t0 + i * 37) },
+    })),
+  )
+  data.sort((a, b) => a.order - b.order)
+  await db.db.metricPoint.createMany({ data: data.map((entry) => entry.point) })
+}
+
+/** `ReadStore.metricSeries` against the stored rows (whole) and `downsample()` of them (each maxPoints), series by series. */
+async function expectSeriesLikeReference(db: Database, jobId: string) {
+  const stored = await db.db.metricPoint.findMany({ where: { jobId }, orderBy: [{ name: 'asc' }, { step: 'asc' }, { id: 'asc' }] })
+  const names = [...new Set(stored.map((row) => row.name))]
+  const whole = names.map((name) => ({
+    name,
+    points: stored.filter((row) => row.name === name).map(({ step, epoch, value, timestamp }) => ({ step, epoch, value, timestamp: timestamp.toISOString() })),
+  }))
+  expect(await db.reads.metricSeries(jobId, null, null)).toEqual(whole)
+  for (const maxPoints of [2, 3, 5, 6, 7, 8, 100, 999, 1000, 1001, 2344, 2345, 10_000]) {
+    const reduced = await db.reads.metricSeries(jobId, null, maxPoints)
+    expect(reduced.map((series) => series.name)).toEqual(names)
+    reduced.forEach(({ name, points }, s) => {
+      const want = downsample(whole[s].points, maxPoints)
+      const label = `${name}, maxPoints ${maxPoints}`
+      expect(points.map(({ value: _value, ...rest }) => rest), label).toEqual(want.map(({ value: _value, ...rest }) => rest))
+      points.forEach((point, i) => expect(point.value, `${label}, point ${i}`).toBeCloseTo(want[i].value, 9))
+    })
+  }
+  const filtered = await db.reads.metricSeries(jobId, ['seven', 'not stored'], 3)
+  expect(filtered.map(({ name, points }) => [name, points.map((point) => point.step)])).toEqual([['seven', [0, 10, 12]], ['not stored', []]])
+  expect(await db.reads.metricSeries(jobId, [], null)).toEqual([])
+}
+
 async function finish(jobId: string, status: 'completed' | 'failed' | 'cancelled', extra: Record<string, unknown> = {}) {
   await database.db.job.update({ where: { id: jobId }, data: { status, startedAt: at(0), completedAt: at(90.5), ...extra } })
 }
@@ -333,6 +374,22 @@ describe('downsample', () => {
   })
 })
 
+describe('ReadStore.metricSeries on SQLite', () => {
+  it('answers each series in (step, id) order, and buckets exactly as downsample() does', async () => {
+    const jobId = await createJob({ name: 'awkward series' })
+    await insertAwkwardSeries(database, jobId)
+    await expectSeriesLikeReference(database, jobId)
+  })
+
+  it('reads times that SQL wrote in its own format as well as the ones Prisma writes', async () => {
+    const jobId = await createJob({ name: 'times written by SQL' })
+    await database.db.metricPoint.create({ data: { jobId, name: 'trainLoss', step: 1, value: 0.5, timestamp: at(1) } })
+    await database.db.$executeRaw`INSERT INTO "MetricPoint" ("jobId", "name", "step", "value", "timestamp") VALUES (${jobId}, 'trainLoss', 2, 0.25, '2026-02-03 12:05:02')`
+    const [series] = await database.reads.metricSeries(jobId, null, null)
+    expect(series.points.map((point) => point.timestamp)).toEqual([at(1).toISOString(), at(2).toISOString()])
+  })
+})
+
 describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
   it('lists checkpoints in step order with sizes as numbers beyond 32 bits', async () => {
     const jobId = await createJob({ name: 'checkpointed' })
@@ -493,6 +550,14 @@ describe('on PostgreSQL', () => {
     } finally {
       await client.end()
     }
+  })
+
+  it('ReadStore.metricSeries answers each series in (step, id) order, and buckets exactly as downsample() does', async () => {
+    const dataset = await createDataset(pgServer)
+    const created = await pgServer.request('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
+    const jobId = created.body.data.job.id as string
+    await insertAwkwardSeries(pgDatabase, jobId)
+    await expectSeriesLikeReference(pgDatabase, jobId)
   })
 
   it('downsamples in the database exactly as on SQLite, and pages logs by cursor', async () => {

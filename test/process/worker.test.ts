@@ -26,6 +26,17 @@ function startWorker(): ChildProcess {
   return worker
 }
 
+/** Stops every worker (SIGTERM, as a supervisor would) and waits until they have exited. */
+async function stopWorkers() {
+  await Promise.all(
+    [...workers].map(async (worker) => {
+      const exited = new Promise((resolve) => worker.once('exit', resolve))
+      worker.kill('SIGTERM')
+      await exited
+    }),
+  )
+}
+
 beforeAll(async () => {
   server = await startServer({ TRAINER: 'off', REDIS_URL: redisUrl })
 })
@@ -64,9 +75,11 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     expect(logs.find((log) => log.level === 'warn' && /stopped responding.*resumes from its last checkpoint/.test(log.message))).toBeTruthy()
     const resumed = logs.find((log) => /Resuming from checkpoint/.test(log.message))
     expect(resumed?.step).toBeGreaterThan(0)
+    await stopWorkers()
   })
 
   it('checkpoints running jobs and queues them again when the worker is stopped with SIGTERM; the next worker resumes them', async () => {
+    await stopWorkers()
     const dataset = await uploadCsv(server, regressionCsv(1500), 'tabular')
     const created = await createJob(
       server,

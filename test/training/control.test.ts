@@ -1,6 +1,6 @@
 // Stopping, time limits, retries and fine-tuning of real training jobs.
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from '../helpers/server.ts'
@@ -53,6 +53,20 @@ describe('job control', { timeout: 180_000 }, () => {
     expect(checkpoints.at(-1)!.step).toBe(job.progress.step)
     const logs = await logsOf(server, job.id)
     expect(logs.at(-1)!.message).toMatch(/stopped.*request/i)
+  })
+
+  it('deleting a running job with force ends its training process and removes its checkpoints', async () => {
+    const created = await createJob(server, longJob({ options: { seed: 5 } }))
+    await waitForJob(server, created.id, (job) => (job.progress.step ?? 0) >= 30)
+    await expect.poll(async () => (await checkpointsOf(created.id)).length, { timeout: 20_000 }).toBeGreaterThan(0)
+    const folder = path.join(server.dataDir, 'checkpoints', created.id)
+    expect(existsSync(folder)).toBe(true)
+    const deleted = await server.request('DELETE', `/v1/training/jobs/${created.id}?force=true`)
+    expect(deleted.status, deleted.text).toBe(200)
+    expect((await server.request('GET', `/v1/training/jobs/${created.id}`)).status).toBe(404)
+    // The trainer notices at its next heartbeat, kills the process and removes what it wrote meanwhile.
+    await expect.poll(() => trainingChildren().length, { timeout: 15_000 }).toBe(0)
+    await expect.poll(() => existsSync(folder), { timeout: 15_000 }).toBe(false)
   })
 
   it('ends a job that runs past options.maxRuntimeSeconds failed, saying so, with its checkpoint kept', async () => {

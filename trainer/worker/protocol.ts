@@ -33,6 +33,8 @@ export type ChildMessage =
   | { type: 'backend'; name: string; gpu: boolean; float16: boolean; fallbackKernels: string[] }
   | { type: 'log'; level: LogLevel; message: string; step?: number; epoch?: number; metrics?: Metrics; at: number }
   | { type: 'step'; step: number; epoch: number; metrics: Metrics; samples: number; at: number }
+  /** Step reports of the last ~100 ms, in order. */
+  | { type: 'steps'; steps: { type: 'step'; step: number; epoch: number; metrics: Metrics; samples: number; at: number }[] }
   | { type: 'validation'; step: number; epoch: number; metrics: Metrics; at: number }
   | { type: 'checkpoint'; info: CheckpointInfo }
   | { type: 'resources'; cpuUtilization: number | null; memoryUsage: number | null; memoryBytes: number; gpuUtilization: number | null }
