@@ -7,6 +7,7 @@ import { DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError } f
 import { failGraphql, registerGraphql } from './graphql/server.ts'
 import { createDatabase } from './infra/db.ts'
 import { createEventBus } from './infra/event-bus.ts'
+import { createHistoryWriter } from './infra/history-writer.ts'
 import { createLogger } from './infra/logger.ts'
 import { migrateDatabase } from './infra/migrate.ts'
 import { createStorage } from './infra/storage.ts'
@@ -75,10 +76,10 @@ export async function buildApp(config: Config): Promise<App> {
     logger.warn({ user: created.user, token: created.token }, 'no users yet: created an admin token (shown once; `npm run token -- create <user>` makes more)')
   }
 
-  const trainer =
-    config.trainer === 'embedded'
-      ? createTrainer({ db: database.db, bus, storage, logger, instanceTypes, concurrency: config.trainerConcurrency, backend: config.trainerBackend ?? null })
-      : null
+  const history = config.trainer === 'embedded' ? createHistoryWriter(database.target) : null
+  const trainer = history
+    ? createTrainer({ db: database.db, history, bus, storage, logger, instanceTypes, concurrency: config.trainerConcurrency, backend: config.trainerBackend ?? null })
+    : null
 
   const fastify = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -143,6 +144,7 @@ export async function buildApp(config: Config): Promise<App> {
       stopping ??= (async () => {
         // Running jobs checkpoint and go back to the queue first: they need the database and the bus.
         await trainer?.stop()
+        await history?.close()
         // Closing the bus first ends every subscription, so SSE and graphql-ws clients get `complete`.
         await bus.close()
         await graphql.dispose()

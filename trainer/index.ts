@@ -10,6 +10,7 @@ import { catchError, exhaustMap } from 'rxjs/operators'
 import type { Logger } from 'pino'
 import type { Db } from '../src/infra/db.ts'
 import type { EventBus } from '../src/infra/event-bus.ts'
+import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { Storage } from '../src/infra/storage.ts'
 import type { InstanceType } from '../src/domain/instance-types.ts'
 import { logSeverity, trainingTopics, type TrainerStopEvent } from '../src/events/index.ts'
@@ -22,6 +23,8 @@ export { claimNextJob } from './queue.ts'
 
 export interface TrainerOptions {
   db: Db
+  /** Bulk writes of metric points and log lines (src/infra/history-writer.ts). */
+  history: HistoryWriter
   bus: EventBus
   storage: Storage
   logger: Logger
@@ -78,7 +81,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
   const closed = new AbortController()
   let subscription: { unsubscribe(): void } | undefined
   let stopping: Promise<void> | undefined
-  const ctx = { db, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
+  const ctx = { db, history: options.history, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
 
   /** Jobs whose trainer died are queued again; they resume from their last checkpoint. */
   async function recoverAbandoned() {

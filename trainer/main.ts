@@ -4,6 +4,7 @@
 import { loadConfig } from '../src/config.ts'
 import { createDatabase } from '../src/infra/db.ts'
 import { createEventBus } from '../src/infra/event-bus.ts'
+import { createHistoryWriter } from '../src/infra/history-writer.ts'
 import { createLogger } from '../src/infra/logger.ts'
 import { migrateDatabase } from '../src/infra/migrate.ts'
 import { createStorage } from '../src/infra/storage.ts'
@@ -19,8 +20,10 @@ async function main() {
   const database = await createDatabase(config.databaseUrl)
   const bus = await createEventBus(config.redisUrl)
   if (!config.redisUrl) logger.warn('REDIS_URL is not set: live events from this worker reach no API process (jobs still train and are recorded)')
+  const history = createHistoryWriter(database.target)
   const trainer = createTrainer({
     db: database.db,
+    history,
     bus,
     storage,
     logger,
@@ -34,6 +37,7 @@ async function main() {
     stopping = true
     logger.info({ signal }, 'worker stopping: running jobs checkpoint and go back to the queue')
     await trainer.stop()
+    await history.close()
     await bus.close()
     await database.close()
     process.exit(0)

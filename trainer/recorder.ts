@@ -1,7 +1,7 @@
 // What a running job produces, recorded: log lines and metric points are
 // published on the event bus as they come and written to the database in
 // batches (one transaction per flush, not one write per step).
-import type { Db } from '../src/infra/db.ts'
+import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { EventBus } from '../src/infra/event-bus.ts'
 import { logSeverity, trainingTopics, type JobLogEvent, type JobLogView, type JobMetricsEvent, type MetricPointView } from '../src/events/index.ts'
 import type { Logger } from 'pino'
@@ -9,8 +9,8 @@ import type { Logger } from 'pino'
 /** Metric events go out at most this often per job (a few steps per event for fast models). */
 const metricsEventInterval = 50
 
-export function createRecorder(deps: { db: Db; bus: EventBus; logger: Logger; jobId: string; ownerId: string }) {
-  const { db, bus, logger, jobId, ownerId } = deps
+export function createRecorder(deps: { history: HistoryWriter; bus: EventBus; logger: Logger; jobId: string; ownerId: string }) {
+  const { history, bus, logger, jobId, ownerId } = deps
   let logs: (JobLogView & { at: Date })[] = []
   let points: MetricPointView[] = []
   let unpublished: MetricPointView[] = []
@@ -63,23 +63,19 @@ export function createRecorder(deps: { db: Db; bus: EventBus; logger: Logger; jo
       if (batchLogs.length === 0 && batchPoints.length === 0) return writing
       writing = writing.then(async () => {
         try {
-          await db.$transaction([
-            db.jobLog.createMany({
-              data: batchLogs.map((log) => ({
-                jobId,
-                timestamp: log.at,
-                level: log.level,
-                severity: logSeverity[log.level],
-                message: log.message,
-                step: log.step,
-                epoch: log.epoch,
-                metrics: log.metrics ?? undefined,
-              })),
-            }),
-            db.metricPoint.createMany({
-              data: batchPoints.map((point) => ({ jobId, name: point.name, step: point.step, epoch: point.epoch, value: point.value, timestamp: new Date(point.timestamp) })),
-            }),
-          ])
+          await history.write(
+            batchPoints.map((point) => ({ jobId, name: point.name, step: point.step, epoch: point.epoch, value: point.value, timestamp: new Date(point.timestamp) })),
+            batchLogs.map((log) => ({
+              jobId,
+              timestamp: log.at,
+              level: log.level,
+              severity: logSeverity[log.level],
+              message: log.message,
+              step: log.step,
+              epoch: log.epoch,
+              metrics: log.metrics,
+            })),
+          )
         } catch (error) {
           // The job row may be gone (deleted with force): its history goes with it.
           logger.warn({ err: error, jobId }, 'could not record training logs and metrics')

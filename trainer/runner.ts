@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
 import type { Db, Job, Prisma } from '../src/infra/db.ts'
 import type { EventBus } from '../src/infra/event-bus.ts'
+import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { Storage } from '../src/infra/storage.ts'
 import type { InstanceType } from '../src/domain/instance-types.ts'
 import type { JobConfig } from '../src/domain/job-config.ts'
@@ -29,6 +30,8 @@ const heartbeatMs = 1000
 
 export interface RunnerContext {
   db: Db
+  /** Metric points and log lines go through this, in batches. */
+  history: HistoryWriter
   bus: EventBus
   storage: Storage
   logger: Logger
@@ -76,7 +79,7 @@ async function fineTuneSource(db: Db, job: Job) {
 }
 
 export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
-  const { db, bus, storage, logger, workerId } = ctx
+  const { db, history, bus, storage, logger, workerId } = ctx
   const job = claimed
   const config: JobConfig = {
     name: job.name,
@@ -90,7 +93,7 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     options: job.optionsConfig as JobConfig['options'],
   }
   const instanceType = ctx.instanceTypes.find((type) => type.name === job.instanceType)
-  const recorder = createRecorder({ db, bus, logger, jobId: job.id, ownerId: job.ownerId })
+  const recorder = createRecorder({ history, bus, logger, jobId: job.id, ownerId: job.ownerId })
   const log = (level: 'debug' | 'info' | 'warn' | 'error', message: string, extra: { step?: number; epoch?: number; metrics?: Metrics } = {}) =>
     recorder.log({ level, message, step: extra.step ?? null, epoch: extra.epoch ?? null, metrics: extra.metrics ?? null })
 

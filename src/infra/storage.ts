@@ -95,7 +95,8 @@ export function createStorage(dataDir: string) {
 
     /** Removes a file or folder under DATA_DIR; missing is fine. */
     async remove(relative: string): Promise<void> {
-      await rm(resolve(relative), { recursive: true, force: true })
+      // A training process may still be adding a checkpoint to the folder (ENOTEMPTY): try again.
+      await rm(resolve(relative), { recursive: true, force: true, maxRetries: 5, retryDelay: 100 })
     },
 
     async size(relative: string): Promise<number | null> {

@@ -12,7 +12,7 @@ let regression: string
 let text: string
 
 beforeAll(async () => {
-  server = await startServer({ TRAINER: 'embedded', TRAINER_CONCURRENCY: '2' })
+  server = await startServer({ TRAINER: 'embedded', TRAINER_CONCURRENCY: '2', LOG_LEVEL: 'error' })
   regression = await uploadCsv(server, regressionCsv(2000), 'tabular')
   text = await uploadCsv(server, learnableTextCsv(240), 'text')
 })

@@ -154,5 +154,11 @@ describe('training jobs', { timeout: 180_000 }, () => {
       return (body.evaluation ?? body).metrics
     }
     expect(await evaluationOf(b.id)).toEqual(await evaluationOf(a.id))
+    // Each job keeps its own checkpoints (same steps, distinct rows).
+    const checkpointIds = async (id: string) => ((await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { id: string }[]).map((c) => c.id)
+    const [ca, cb] = [await checkpointIds(a.id), await checkpointIds(b.id)]
+    expect(ca.length).toBeGreaterThan(0)
+    expect(cb).toHaveLength(ca.length)
+    expect(cb.filter((id) => ca.includes(id))).toEqual([])
   })
 })

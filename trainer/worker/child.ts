@@ -37,12 +37,13 @@ function send(message: ChildMessage) {
 }
 
 let stopReason: 'stop' | 'timeout' | null = null
+let sampler: ReturnType<typeof startResourceSampler> | undefined
 
 /** CPU and memory of this process, as shares of the instance type's vCPUs and memory. */
 function startResourceSampler(spec: TrainingSpec) {
   let lastCpu = process.cpuUsage()
   let lastAt = performance.now()
-  const timer = setInterval(() => {
+  const sample = () => {
     const cpu = process.cpuUsage()
     const now = performance.now()
     const usedMicros = cpu.user - lastCpu.user + (cpu.system - lastCpu.system)
@@ -58,9 +59,10 @@ function startResourceSampler(spec: TrainingSpec) {
       // Only a GPU backend has a GPU to measure; the parent samples nvidia-smi for it.
       gpuUtilization: null,
     })
-  }, 1000)
+  }
+  const timer = setInterval(sample, 1000)
   timer.unref()
-  return () => clearInterval(timer)
+  return { sample, stop: () => clearInterval(timer) }
 }
 
 const preprocessingFile = (checkpointDir: string) => path.join(checkpointDir, 'preprocessing.json')
@@ -78,6 +80,8 @@ async function train(spec: TrainingSpec) {
   Math.random = createRandom(config.options.seed ^ 0x5bd1e995)
 
   const backend = await selectBackend(spec.backend ? { prefer: spec.backend } : undefined)
+  // Memory right away, with TensorFlow.js loaded: a job that cannot fit its instance type ends before it trains.
+  sampler?.sample()
   send({ type: 'backend', name: backend.name, gpu: backend.gpu, float16: backend.float16, fallbackKernels: backend.fallbackKernels })
   const reporter: TrainingReporter = {
     log: (level, message, extra) => send({ type: 'log', level, message, ...extra, at: Date.now() }),
@@ -145,7 +149,7 @@ process.on('message', (message: ParentMessage) => {
     return
   }
   if (message.type !== 'start') return
-  const stopSampler = startResourceSampler(message.spec)
+  sampler = startResourceSampler(message.spec)
   train(message.spec)
     .catch((error: unknown) => {
       const badInput = error instanceof BadInputError
@@ -154,7 +158,7 @@ process.on('message', (message: ParentMessage) => {
       send({ type: 'failed', message: outOfMemory ? `out of memory: ${text}` : text, badInput })
     })
     .finally(() => {
-      stopSampler()
+      sampler?.stop()
       // Let the last messages flush before leaving.
       process.disconnect?.()
     })
