@@ -18,6 +18,20 @@ const LiveMetrics = graphql(`
   }
 `)
 
+const LiveBatches = graphql(`
+  subscription LiveBatches($id: ID!) {
+    jobMetricBatches(id: $id, names: ["trainLoss", "valLoss"]) {
+      jobId
+      emittedAt
+      points {
+        name
+        step
+        value
+      }
+    }
+  }
+`)
+
 const LiveJob = graphql(`
   subscription LiveJob($id: ID!) {
     jobUpdated(id: $id) {
@@ -57,7 +71,8 @@ describe.each([
     const client = createWsClient(server, { token: tokens.alice })
     const metrics = tsubscribe(client.client, LiveMetrics, { id: watched.id, names: ['trainLoss'] })
     const updates = tsubscribe(client.client, LiveJob, { id: watched.id })
-    await expect.poll(() => server.app.services.monitoring.watching(), { timeout: 10_000 }).toBeGreaterThan(0)
+    const batches = tsubscribe(client.client, LiveBatches, { id: watched.id })
+    await expect.poll(() => server.app.services.monitoring.watching(), { timeout: 10_000 }).toBe(2)
 
     await server.request('POST', `/v1/training/jobs/${blocker.id}/stop`)
     const job = await waitForJob(server, watched.id)
@@ -71,5 +86,12 @@ describe.each([
     const steps = metrics.results.map((result) => result.data!.jobMetrics.step)
     expect(steps).toEqual(Array.from({ length: job.progress.totalSteps }, (_, i) => i + 1))
     expect(metrics.results.every((result) => result.data!.jobMetrics.name === 'trainLoss')).toBe(true)
+
+    // The same points in batches, fewer results than points; validation points come once per epoch.
+    await batches.waitForComplete()
+    const batched = batches.results.flatMap((result) => result.data!.jobMetricBatches.points)
+    expect(batched.filter((point) => point.name === 'trainLoss').map((point) => point.step)).toEqual(steps)
+    expect(batched.filter((point) => point.name === 'valLoss')).toHaveLength(3)
+    expect(batches.results.length).toBeLessThanOrEqual(batched.length)
   })
 })
