@@ -1,7 +1,8 @@
 // Event fan-out: 200 subscribers on one job's metrics, p50/p99/max delivery
-// latency from the trainer's emit to the client, over graphql-ws and SSE with
-// the in-process bus, and over graphql-ws with Redis (the trainer publishing
-// from its own Redis connection). The baseline is the bare bus with 200
+// latency from the trainer's emit to the client, over graphql-ws (`jobMetrics`,
+// one result per point, and `jobMetricBatches`, one result per event) and SSE
+// with the in-process bus, and over graphql-ws with Redis (the trainer
+// publishing from its own Redis connection). The baseline is the bare bus with 200
 // `bus.subscribe` listeners and no API layer, for each bus.
 //   npm run bench:events [-- --subscribers 200 --events 120 --rate 20 --rounds 3]
 //
@@ -12,7 +13,7 @@
 // (performance.now) times both ends: event k carries its sequence number as
 // the points' `step`, and the receive time minus emitAt[k] is its latency.
 // An event counts as delivered to a subscriber when all its points are there
-// (graphql-ws sends one result per point). The clients' own work (parsing
+// (`jobMetrics` sends one result per point, `jobMetricBatches` one per event). The clients' own work (parsing
 // 200 sockets' messages) runs on the server's event loop: the figures are an
 // upper bound of what separate clients would see. The trainer's timer waits
 // for that loop too; "emit lag" is how late it emitted against its schedule.
@@ -163,10 +164,18 @@ async function startServer(name: string, env: Record<string, string>): Promise<{
   }
 }
 
-const subscription = `subscription($id: ID!, $names: [String!]) { jobMetrics(id: $id, names: $names) { name step epoch value timestamp } }`
+/** The two metric subscriptions: one result per point, or one per trainer event carrying its points. */
+type MetricField = 'jobMetrics' | 'jobMetricBatches'
 
-/** 200 graphql-ws clients, one WebSocket each, subscribed to the job's metrics. */
-async function openWsClients(url: string, jobId: string, receive: Receive, failures: unknown[]): Promise<() => Promise<void>> {
+const subscriptions: Record<MetricField, string> = {
+  jobMetrics: `subscription($id: ID!, $names: [String!]) { jobMetrics(id: $id, names: $names) { name step epoch value timestamp } }`,
+  jobMetricBatches: `subscription($id: ID!, $names: [String!]) { jobMetricBatches(id: $id, names: $names) { jobId emittedAt points { name step epoch value timestamp } } }`,
+}
+
+type MetricResult = { jobMetrics: MetricPointView } | { jobMetricBatches: { jobId: string; emittedAt: string; points: MetricPointView[] } }
+
+/** 200 graphql-ws clients, one WebSocket each, subscribed to the job's metrics through `field`. */
+async function openWsClients(url: string, jobId: string, field: MetricField, receive: Receive, failures: unknown[]): Promise<() => Promise<void>> {
   const clients: Client[] = []
   const connected: Promise<void>[] = []
   for (let subscriber = 0; subscriber < subscribers; subscriber++) {
@@ -182,12 +191,18 @@ async function openWsClients(url: string, jobId: string, receive: Receive, failu
       on: { connected: () => onConnected() },
     })
     clients.push(client)
-    client.subscribe<{ jobMetrics: MetricPointView }>(
-      { query: subscription, variables: { id: jobId, names: metricNames } },
+    client.subscribe<MetricResult>(
+      { query: subscriptions[field], variables: { id: jobId, names: metricNames } },
       {
         next: (result) => {
-          if (result.data) receive(subscriber, result.data.jobMetrics.step, 1)
-          else failures.push(result.errors)
+          if (!result.data) failures.push(result.errors)
+          else if ('jobMetrics' in result.data) receive(subscriber, result.data.jobMetrics.step, 1)
+          else {
+            // One trainer event per batch here, so every point has the event's step.
+            const { points } = result.data.jobMetricBatches
+            if (points.length === 0) failures.push(new Error('jobMetricBatches sent an empty batch'))
+            else receive(subscriber, points[0].step, points.length)
+          }
         },
         error: (error) => failures.push(error),
         complete: () => {},
@@ -245,19 +260,21 @@ function configurations(failures: unknown[]): Configuration[] {
         return { ownerId: 'user-bench', jobId, publish: (event) => bus.publish(trainingTopics.jobMetrics(jobId), event), close: () => close().finally(() => bus.close()) }
       },
     },
-    {
-      name: 'graphql-ws, in-process bus',
-      baseline: 'bus only, in-process',
-      async open(receive) {
-        const server = await startServer('graphql-ws-memory', {})
-        const bus = server.app.services.bus
-        const close = await openWsClients(server.url, server.jobId, receive, failures).catch(async (error: unknown) => {
-          await server.app.stop()
-          throw error
-        })
-        return { ...server, publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => server.app.stop()) }
-      },
-    },
+    ...(['jobMetrics', 'jobMetricBatches'] as const).map(
+      (field): Configuration => ({
+        name: `graphql-ws ${field}, in-process bus`,
+        baseline: 'bus only, in-process',
+        async open(receive) {
+          const server = await startServer(`graphql-ws-memory-${field}`, {})
+          const bus = server.app.services.bus
+          const close = await openWsClients(server.url, server.jobId, field, receive, failures).catch(async (error: unknown) => {
+            await server.app.stop()
+            throw error
+          })
+          return { ...server, publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => server.app.stop()) }
+        },
+      }),
+    ),
     {
       name: 'SSE, in-process bus',
       baseline: 'bus only, in-process',
@@ -279,19 +296,21 @@ function configurations(failures: unknown[]): Configuration[] {
         return { ownerId: 'user-bench', jobId, publish: (event) => trainer.publish(trainingTopics.jobMetrics(jobId), event), close: () => close().finally(() => Promise.all([bus.close(), trainer.close()])) }
       },
     },
-    {
-      name: 'graphql-ws, Redis bus',
-      baseline: 'bus only, Redis',
-      async open(receive) {
-        const server = await startServer('graphql-ws-redis', { REDIS_URL: redisUrl })
-        const trainer = await createEventBus(redisUrl)
-        const close = await openWsClients(server.url, server.jobId, receive, failures).catch(async (error: unknown) => {
-          await Promise.all([trainer.close(), server.app.stop()])
-          throw error
-        })
-        return { ...server, publish: (event) => trainer.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => Promise.all([trainer.close(), server.app.stop()])) }
-      },
-    },
+    ...(['jobMetrics', 'jobMetricBatches'] as const).map(
+      (field): Configuration => ({
+        name: `graphql-ws ${field}, Redis bus`,
+        baseline: 'bus only, Redis',
+        async open(receive) {
+          const server = await startServer(`graphql-ws-redis-${field}`, { REDIS_URL: redisUrl })
+          const trainer = await createEventBus(redisUrl)
+          const close = await openWsClients(server.url, server.jobId, field, receive, failures).catch(async (error: unknown) => {
+            await Promise.all([trainer.close(), server.app.stop()])
+            throw error
+          })
+          return { ...server, publish: (event) => trainer.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => Promise.all([trainer.close(), server.app.stop()])) }
+        },
+      }),
+    ),
   ]
 }
 

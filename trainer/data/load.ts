@@ -7,10 +7,10 @@ import * as zlib from 'node:zlib'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
 import type { Compressors } from 'hyparquet'
-import type { DatasetFormat } from '../../src/services/dataset-ingest.ts'
 import { BadInputError } from '../ml/types.ts'
 
-export type { DatasetFormat }
+/** The formats a stored dataset has (as src/services/dataset-ingest.ts accepts them). */
+export type DatasetFormat = 'csv' | 'json' | 'parquet'
 export type Row = Record<string, unknown>
 
 export interface Table {
