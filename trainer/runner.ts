@@ -207,11 +207,16 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
       case 'steps':
         for (const step of message.steps) onStep(step)
         break
-      case 'validation':
+      case 'validation': {
+        // As the spec's §4.1 example: the epoch's training metrics, then its validation.
+        const training: Metrics = {}
+        for (const [name, value] of Object.entries(live.metrics as Metrics)) if (name.startsWith('train')) training[name] = value
+        recorder.log({ level: 'info', message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}`, step: message.step, epoch: message.epoch, metrics: training, at: message.at })
         Object.assign(live.metrics, message.metrics)
         recorder.metrics(message.step, message.epoch, message.metrics, message.at)
         recorder.log({ level: 'info', message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}: validation`, step: message.step, epoch: message.epoch, metrics: message.metrics, at: message.at })
         break
+      }
       case 'checkpoint':
         void recordCheckpoint(message.info)
         break
