@@ -123,7 +123,7 @@ async function loop(): Promise<BareTrainResult> {
   }
   const start = performance.now()
   try {
-    await trainLoop({ model, data, task, config, reporter, checkpointDir, resumeFrom: null, float16: false, random: createRandom(config.options.seed) })
+    await trainLoop({ model, data, task, config, reporter, checkpointDir, resumeFrom: null, float16: false })
   } finally {
     rmSync(checkpointDir, { recursive: true, force: true })
   }

@@ -3,7 +3,7 @@
 // their measured throughput says, queued ones take their estimated duration.
 import type { Db } from '../src/infra/db.ts'
 import type { InstanceType } from '../src/domain/instance-types.ts'
-import { simulateQueue } from '../src/domain/queue-estimate.ts'
+import { runningEntryOf, simulateQueue } from '../src/domain/queue-estimate.ts'
 
 /** Queues longer than this keep the estimates they got when created. */
 const refreshLimit = 2000
@@ -27,11 +27,7 @@ export async function refreshQueueEstimates(db: Db, instanceTypes: readonly Inst
   const capacity = new Map(instanceTypes.map((type) => [type.name, type.capacity]))
   const estimates = simulateQueue(
     now,
-    running.map((job) => ({
-      instanceType: job.instanceType,
-      instanceCount: job.instanceCount,
-      endsAt: job.estimatedCompletionTime?.getTime() ?? (job.startedAt?.getTime() ?? now) + (job.estimatedDuration ?? 0) * 1000,
-    })),
+    running.map((job) => runningEntryOf(job, now)),
     queued.map((job) => ({ id: job.id, instanceType: job.instanceType, instanceCount: job.instanceCount, durationMs: (job.estimatedDuration ?? 0) * 1000 })),
     (type) => capacity.get(type) ?? 0,
     concurrency,

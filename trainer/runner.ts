@@ -17,7 +17,7 @@ import type { JobConfig } from '../src/domain/job-config.ts'
 import { findBaseModel } from '../src/domain/catalog.ts'
 import { newId } from '../src/domain/ids.ts'
 import { jobView } from '../src/domain/views.ts'
-import { topics, type JobUpdatedEvent } from '../src/events/index.ts'
+import { publishJobUpdated } from '../src/events/index.ts'
 import { createRecorder } from './recorder.ts'
 import type { ChildMessage, ParentMessage, TrainingSpec } from './worker/protocol.ts'
 import type { CheckpointInfo, EvaluationResult, Metrics } from './ml/types.ts'
@@ -131,8 +131,7 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
   async function publishJob() {
     const row = await db.job.findUnique({ where: { id: job.id }, include: { owner: { select: { name: true } } } })
     if (!row) return undefined
-    const event: JobUpdatedEvent = { type: 'job.updated', ownerId: row.ownerId, job: jobView(row, row.owner.name, instanceType?.pricePerHour ?? null) }
-    await Promise.all([bus.publish(topics.job(row.id), event), bus.publish(topics.userJobs(row.ownerId), event)]).catch((error: unknown) =>
+    await publishJobUpdated(bus, row.ownerId, jobView(row, row.owner.name, instanceType?.pricePerHour ?? null)).catch((error: unknown) =>
       logger.warn({ err: error, jobId: job.id }, 'could not publish a job update'),
     )
     return row

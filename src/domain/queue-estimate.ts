@@ -10,6 +10,15 @@ export interface RunningEntry {
   endsAt: number
 }
 
+/** A running job as the simulation sees it: it ends when its measured throughput says, else after its estimated duration. */
+export function runningEntryOf(
+  job: { instanceType: string; instanceCount: number; estimatedCompletionTime: Date | null; startedAt: Date | null; estimatedDuration: number | null },
+  now: number,
+): RunningEntry {
+  const endsAt = job.estimatedCompletionTime?.getTime() ?? (job.startedAt?.getTime() ?? now) + (job.estimatedDuration ?? 0) * 1000
+  return { instanceType: job.instanceType, instanceCount: job.instanceCount, endsAt }
+}
+
 export interface QueuedEntry {
   id: string
   instanceType: string

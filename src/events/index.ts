@@ -15,6 +15,12 @@ export interface JobUpdatedEvent {
   job: JobView
 }
 
+/** Publishes a job's new state to its own topic and to its owner's (API and trainer alike). */
+export async function publishJobUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, job: JobView): Promise<void> {
+  const event: JobUpdatedEvent = { type: 'job.updated', ownerId, job }
+  await Promise.all([bus.publish(topics.job(job.id), event), bus.publish(topics.userJobs(ownerId), event)])
+}
+
 export const trainingTopics = {
   /** Metric points of one job, in step order, a few steps per event. */
   jobMetrics: (jobId: string) => `job.${jobId}.metrics`,

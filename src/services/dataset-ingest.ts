@@ -6,16 +6,17 @@
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { pipeline } from 'node:stream/promises'
-import * as zlib from 'node:zlib'
 import { CsvError, parse as parseCsv } from 'csv-parse'
 import { jsonParser } from 'stream-json/core/parser.js'
 import { streamArray } from 'stream-json/core/streamers/stream-array.js'
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
-import type { AsyncBuffer, CompressionCodec, Compressors, FileMetaData, SchemaElement, SchemaTree } from 'hyparquet'
+import type { AsyncBuffer, FileMetaData, SchemaElement, SchemaTree } from 'hyparquet'
 import { InvalidInputError, type FieldProblem } from '../errors/index.ts'
 import type { DatasetColumn } from '../domain/views.ts'
+import { cellTypeOfText, cellValueOfText, widenCellType, type DatasetFormat } from '../domain/cell-types.ts'
+import { parquetCompressors, readableParquetCodecs } from '../infra/parquet.ts'
 
-export type DatasetFormat = 'csv' | 'json' | 'parquet'
+export type { DatasetFormat }
 /** The column types a dataset schema may declare (kept in step with the API's DatasetColumn). */
 export type ColumnType = DatasetColumn['type']
 
@@ -84,28 +85,11 @@ function newTally(name: string): ColumnTally {
   return { name, type: undefined, nulls: 0, present: 0 }
 }
 
-/** The type lattice: integer+float widen to float, any other mix to string. */
-function widen(current: ColumnType | undefined, next: ColumnType): ColumnType {
-  if (current === undefined || current === next) return next
-  if ((current === 'integer' && next === 'float') || (current === 'float' && next === 'integer')) return 'float'
-  return 'string'
-}
-
-const integerText = /^[-+]?\d+$/
-const floatText = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
-
-function textType(text: string): ColumnType {
-  if (integerText.test(text)) return 'integer'
-  if (floatText.test(text)) return 'float'
-  const lower = text.length === 4 || text.length === 5 ? text.toLowerCase() : ''
-  return lower === 'true' || lower === 'false' ? 'boolean' : 'string'
-}
-
 function noteText(tally: ColumnTally, text: string): void {
   tally.present++
   if (text === '') tally.nulls++
   // string is the top of the lattice: nothing later can change it, so skip the regexes
-  else if (tally.type !== 'string') tally.type = widen(tally.type, textType(text))
+  else if (tally.type !== 'string') tally.type = widenCellType(tally.type, cellTypeOfText(text))
 }
 
 function jsonValueType(value: unknown): ColumnType {
@@ -117,7 +101,7 @@ function jsonValueType(value: unknown): ColumnType {
 function noteJsonValue(tally: ColumnTally, value: unknown): void {
   tally.present++
   if (value === null || value === '') tally.nulls++
-  else if (tally.type !== 'string') tally.type = widen(tally.type, jsonValueType(value))
+  else if (tally.type !== 'string') tally.type = widenCellType(tally.type, jsonValueType(value))
 }
 
 function finishColumns(tallies: Iterable<ColumnTally>, rowCount: number): AnalyzedColumn[] {
@@ -127,23 +111,6 @@ function finishColumns(tallies: Iterable<ColumnTally>, rowCount: number): Analyz
     type: tally.type ?? 'string',
     nullCount: tally.nulls + (rowCount - tally.present),
   }))
-}
-
-function textAs(text: string | undefined, type: ColumnType): unknown {
-  if (text === undefined || text === '') return null
-  switch (type) {
-    case 'integer': {
-      const value = Number(text)
-      // past 2^53 a number would silently change the digits; the text keeps them
-      return Number.isSafeInteger(value) ? value : text
-    }
-    case 'float':
-      return Number(text)
-    case 'boolean':
-      return text.toLowerCase() === 'true'
-    case 'string':
-      return text
-  }
 }
 
 function jsonValueAs(value: unknown, type: ColumnType): unknown {
@@ -178,7 +145,7 @@ async function analyzeCsv(filePath: string): Promise<FileAnalysis> {
   if (rowCount === 0) throw fileProblem(`file has a header on line ${headerLine} but no data rows`)
   const columns = finishColumns(tallies, rowCount)
   const names = header
-  const preview = previewRecords.map((record) => Object.fromEntries(columns.map((column, i) => [names[i], textAs(record[i], column.type)])))
+  const preview = previewRecords.map((record) => Object.fromEntries(columns.map((column, i) => [names[i], cellValueOfText(record[i], column.type)])))
   return { rowCount, columns, preview }
 }
 
@@ -473,15 +440,6 @@ function advance(position: TextPosition, text: string): void {
 // ---------------------------------------------------------------------------
 // Parquet
 
-// hyparquet decodes SNAPPY and UNCOMPRESSED itself; Node's zlib covers the
-// other common codecs (zstd only on Node versions that ship it).
-const zstdDecompressSync = (zlib as { zstdDecompressSync?: (data: Uint8Array) => Uint8Array }).zstdDecompressSync
-const compressors: Compressors = {
-  GZIP: (input) => zlib.gunzipSync(input),
-  BROTLI: (input) => zlib.brotliDecompressSync(input),
-  ...(zstdDecompressSync ? { ZSTD: (input: Uint8Array) => zstdDecompressSync(input) } : {}),
-}
-const readableCodecs = new Set<CompressionCodec>(['UNCOMPRESSED', 'SNAPPY', ...(Object.keys(compressors) as CompressionCodec[])])
 
 async function analyzeParquet(filePath: string): Promise<FileAnalysis> {
   const file = await asyncBufferFromFile(filePath)
@@ -569,10 +527,10 @@ function parquetNullCount(column: SchemaTree, metadata: FileMetaData, leafChunks
  */
 async function parquetPreview(file: AsyncBuffer, metadata: FileMetaData, columns: AnalyzedColumn[]): Promise<Record<string, unknown>[]> {
   const codecs = metadata.row_groups.flatMap((group) => group.columns.map((chunk) => chunk.meta_data?.codec))
-  if (codecs.some((codec) => codec !== undefined && !readableCodecs.has(codec))) return []
+  if (codecs.some((codec) => codec !== undefined && !readableParquetCodecs.has(codec))) return []
   let rows: Record<string, unknown>[]
   try {
-    rows = await parquetReadObjects({ file, metadata, compressors, rowStart: 0, rowEnd: previewRows, useOffsetIndex: true })
+    rows = await parquetReadObjects({ file, metadata, compressors: parquetCompressors, rowStart: 0, rowEnd: previewRows, useOffsetIndex: true })
   } catch (error) {
     throw fileProblem(`could not decode the first rows of the parquet file: ${error instanceof Error ? error.message : String(error)}`)
   }

@@ -14,10 +14,10 @@ import { createJobSchema, parseConfig, splitSizes, stepCounts, withJobDefaults, 
 import { pageQuery, paginationOf } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { jobStatuses, jobSummary, jobView, type JobView } from '../domain/views.ts'
-import { topics, trainingTopics, type JobUpdatedEvent, type TrainerStopEvent } from '../events/index.ts'
+import { publishJobUpdated, trainingTopics, type TrainerStopEvent } from '../events/index.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
-import { simulateQueue, trainingWork } from '../domain/queue-estimate.ts'
+import { runningEntryOf, simulateQueue, trainingWork } from '../domain/queue-estimate.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
@@ -45,8 +45,7 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
 
   async function publish(job: JobWithOwner): Promise<JobView> {
     const snapshot = view(job)
-    const event: JobUpdatedEvent = { type: 'job.updated', ownerId: job.ownerId, job: snapshot }
-    await Promise.all([bus.publish(topics.job(job.id), event), bus.publish(topics.userJobs(job.ownerId), event)])
+    await publishJobUpdated(bus, job.ownerId, snapshot)
     return snapshot
   }
 
@@ -175,11 +174,7 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
     const candidate = { id: '(new)', instanceType, instanceCount, durationMs }
     const estimates = simulateQueue(
       now,
-      running.map((job) => ({
-        instanceType: job.instanceType,
-        instanceCount: job.instanceCount,
-        endsAt: job.estimatedCompletionTime?.getTime() ?? (job.startedAt?.getTime() ?? now) + (job.estimatedDuration ?? 0) * 1000,
-      })),
+      running.map((job) => runningEntryOf(job, now)),
       [...queued.map((job) => ({ ...job, durationMs: (job.estimatedDuration ?? 0) * 1000 })), candidate],
       capacityOf,
       deps.trainerConcurrency,

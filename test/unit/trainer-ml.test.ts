@@ -321,7 +321,7 @@ describe('training loop', () => {
     const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 8, dropout: 0.1, weightDecay: 0.01, lrSchedule: 'cosine', warmupSteps: 5 } })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
 
     expect(result.outcome).toBe('completed')
     expect(result.step).toBe(Math.ceil(300 / 32) * 8)
@@ -346,7 +346,7 @@ describe('training loop', () => {
     const config = jobConfig('tabular-regression', 'mlp', { hyperparameters: { epochs: 10, lrSchedule: 'linear' } })
     const model = modelFor('tabular-regression', 'mlp', data, config)
     const reporter = recordingReporter()
-    await trainLoop({ model, data, task: 'tabular-regression', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    await trainLoop({ model, data, task: 'tabular-regression', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
 
     const last = reporter.recording.steps.at(-1)!.metrics
     expect(Object.keys(last).sort()).toEqual(['learningRate', 'trainLoss', 'trainMae', 'trainRmse'])
@@ -372,7 +372,7 @@ describe('training loop', () => {
     })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
 
     expect(result.outcome).toBe('early-stopped')
     expect(reporter.recording.validations).toHaveLength(3)
@@ -388,7 +388,7 @@ describe('training loop', () => {
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter({ step: 6, reason: 'stop' })
     const dir = freshDir()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: null, float16: false })
 
     expect(result.outcome).toBe('stopped')
     expect(result.step).toBe(6)
@@ -400,7 +400,7 @@ describe('training loop', () => {
     expect((await readdir(dir)).sort()).toEqual(['ckpt-4', 'ckpt-6'])
 
     const timeout = recordingReporter({ step: 1, reason: 'timeout' })
-    const timedOut = await trainLoop({ model, data, task: 'tabular-classification', config, reporter: timeout, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const timedOut = await trainLoop({ model, data, task: 'tabular-classification', config, reporter: timeout, checkpointDir: freshDir(), resumeFrom: null, float16: false })
     expect(timedOut.outcome).toBe('timeout')
     expect(timedOut.last!.step).toBe(1)
   })
@@ -415,15 +415,15 @@ describe('training loop', () => {
     const interrupted = modelFor('tabular-classification', 'mlp', data, config)
     interrupted.setWeights(uninterrupted.getWeights().map((w) => w.clone()))
 
-    const full = await trainLoop({ model: uninterrupted, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const full = await trainLoop({ model: uninterrupted, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
     const dir = freshDir()
     // perEpoch is 5: stopping before step 8 leaves epoch 2 (index 1) two batches in.
-    const first = await trainLoop({ model: interrupted, data, task: 'tabular-classification', config, reporter: recordingReporter({ step: 7, reason: 'stop' }), checkpointDir: dir, resumeFrom: null, float16: false, random: Math.random })
+    const first = await trainLoop({ model: interrupted, data, task: 'tabular-classification', config, reporter: recordingReporter({ step: 7, reason: 'stop' }), checkpointDir: dir, resumeFrom: null, float16: false })
     expect(first.outcome).toBe('stopped')
 
     const resumed = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const second = await trainLoop({ model: resumed, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: first.last!.dir, float16: false, random: Math.random })
+    const second = await trainLoop({ model: resumed, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: first.last!.dir, float16: false })
 
     expect(second.outcome).toBe('completed')
     expect(second.step).toBe(full.step)
@@ -439,7 +439,7 @@ describe('training loop', () => {
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
     const dir = freshDir()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: null, float16: false })
 
     const losses = reporter.recording.validations.map((v) => v.metrics.valLoss)
     const bestEpoch = losses.indexOf(Math.min(...losses))
@@ -460,7 +460,7 @@ describe('training loop', () => {
     const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 3, batchSize: 16 }, options: { enableEarlyStopping: true } })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
     expect(result.outcome).toBe('completed')
     expect(reporter.recording.validations).toHaveLength(0)
     expect(reporter.recording.checkpoints.map((c) => c.isBest)).toEqual([true, true, true])
@@ -477,7 +477,7 @@ describe('training loop', () => {
     })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
     const steps = reporter.recording.checkpoints.map((c) => c.step)
     // 3 and 6 by interval; 4 when epoch 1 validates best; 8 at the end (or as a new best).
     for (const expected of [3, 6, 8]) expect(steps).toContain(expected)
@@ -494,7 +494,7 @@ describe('training loop', () => {
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const before = tf.memory().numTensors
     const reporter = recordingReporter()
-    await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
     const counts = reporter.recording.validations.map((v) => v.numTensors)
     expect(new Set(counts).size).toBe(1)
     expect(tf.memory().numTensors).toBe(before)
@@ -520,7 +520,7 @@ describe('architectures', () => {
       const model = modelFor('text-classification', architecture, data, config)
       const before = await weightsOf(model)
       const reporter = recordingReporter()
-      const result = await trainLoop({ model, data, task: 'text-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+      const result = await trainLoop({ model, data, task: 'text-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
       expect(result.step).toBe(1)
       expect(Number.isFinite(reporter.recording.steps[0].metrics.trainLoss)).toBe(true)
       expect(await weightsOf(model)).not.toEqual(before)
@@ -544,7 +544,7 @@ describe('architectures', () => {
     const config = jobConfig('image-classification', 'cnn', { hyperparameters: { epochs: 1, batchSize: 4, filters: 4, hiddenSize: 8 } })
     const model = modelFor('image-classification', 'cnn', data, config)
     expect(model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.getConfig().filters)).toEqual([4, 8])
-    const result = await trainLoop({ model, data, task: 'image-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'image-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
     expect(result.step).toBe(1)
   })
 
@@ -583,7 +583,7 @@ describe('architectures', () => {
     const config = jobConfig('tabular-classification', 'mlp')
     const twoClasses = modelFor('tabular-classification', 'mlp', { ...data, numClasses: 2 }, config)
     await expect(
-      trainLoop({ model: twoClasses, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random }),
+      trainLoop({ model: twoClasses, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false }),
     ).rejects.toThrow('The model predicts 2 values per row, the data needs 3 (one per class)')
   })
 
@@ -636,7 +636,7 @@ describe('architectures', () => {
     const data = tinyText(8)
     const config = jobConfig('text-classification', 'transformer', { hyperparameters: { epochs: 1, batchSize: 8, hiddenSize: 8, numHeads: 2, numLayers: 1 } })
     const model = modelFor('text-classification', 'transformer', data, config)
-    const result = await trainLoop({ model, data, task: 'text-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false, random: Math.random })
+    const result = await trainLoop({ model, data, task: 'text-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
     const loaded = await loadModelFromCheckpoint(result.last!.dir)
     const expected = await predictBatches(model, data.train.x, 8, data.inputShape, 8)
     expect(Array.from(await predictBatches(loaded, data.train.x, 8, data.inputShape, 8))).toEqual(Array.from(expected))

@@ -3,14 +3,13 @@
 // way it types them: a CSV column is numbers, booleans or strings as a whole,
 // and empty values are null.
 import { readFile } from 'node:fs/promises'
-import * as zlib from 'node:zlib'
 import { parse as parseCsv } from 'csv-parse/sync'
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet'
-import type { Compressors } from 'hyparquet'
 import { BadInputError } from '../ml/types.ts'
+import { cellTypeOfText, cellValueOfText, widenCellType, type CellType, type DatasetFormat } from '../../src/domain/cell-types.ts'
+import { parquetCompressors } from '../../src/infra/parquet.ts'
 
-/** The formats a stored dataset has (as src/services/dataset-ingest.ts accepts them). */
-export type DatasetFormat = 'csv' | 'json' | 'parquet'
+export type { DatasetFormat }
 export type Row = Record<string, unknown>
 
 export interface Table {
@@ -50,42 +49,6 @@ function unreadable(what: string, error: unknown): BadInputError {
 // ---------------------------------------------------------------------------
 // CSV
 
-type CellType = 'integer' | 'float' | 'boolean' | 'string'
-
-const integerText = /^[-+]?\d+$/
-const floatText = /^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/
-
-function cellType(text: string): CellType {
-  if (integerText.test(text)) return 'integer'
-  if (floatText.test(text)) return 'float'
-  const lower = text.toLowerCase()
-  return lower === 'true' || lower === 'false' ? 'boolean' : 'string'
-}
-
-/** The ingest's lattice: integer and float widen to float, any other mix to string. */
-function widen(current: CellType | undefined, next: CellType): CellType {
-  if (current === undefined || current === next) return next
-  if ((current === 'integer' || current === 'float') && (next === 'integer' || next === 'float')) return 'float'
-  return 'string'
-}
-
-function cellValue(text: string, type: CellType): unknown {
-  if (text === '') return null
-  switch (type) {
-    case 'integer': {
-      const value = Number(text)
-      // past 2^53 the digits would change; the ingest keeps the text too
-      return Number.isSafeInteger(value) ? value : text
-    }
-    case 'float':
-      return Number(text)
-    case 'boolean':
-      return text.toLowerCase() === 'true'
-    case 'string':
-      return text
-  }
-}
-
 function csvTable(text: string): Table {
   const records = csvRecords(text)
   const header = records.header
@@ -94,7 +57,7 @@ function csvTable(text: string): Table {
   const values = new Array<unknown>(header.length)
   const rows: Row[] = []
   records.forEach((record) => {
-    for (let c = 0; c < header.length; c++) values[c] = cellValue(record[c], types[c] ?? 'string')
+    for (let c = 0; c < header.length; c++) values[c] = cellValueOfText(record[c], types[c] ?? 'string')
     rows.push(makeRow(values))
   })
   return { rows, columns: header }
@@ -114,10 +77,10 @@ function columnTypes(records: CsvRecords): (CellType | undefined)[] {
   records.forEach((record) => {
     for (let c = 0; c < types.length; c++) {
       const cell = record[c]
-      if (cell !== '' && types[c] !== 'string') types[c] = widen(types[c], cellType(cell))
+      if (cell !== '' && types[c] !== 'string') types[c] = widenCellType(types[c], cellTypeOfText(cell))
     }
   }, skipIntegerLine)
-  return integerLines ? types.map((type) => widen(type, 'integer')) : types
+  return integerLines ? types.map((type) => widenCellType(type, 'integer')) : types
 }
 
 interface CsvRecords {
@@ -229,14 +192,6 @@ function jsonTable(text: string): Table {
 // ---------------------------------------------------------------------------
 // Parquet
 
-// The same codecs the ingest reads: hyparquet does SNAPPY itself, zlib the rest.
-const zstdDecompressSync = (zlib as { zstdDecompressSync?: (data: Uint8Array) => Uint8Array }).zstdDecompressSync
-const compressors: Compressors = {
-  GZIP: (input) => zlib.gunzipSync(input),
-  BROTLI: (input) => zlib.brotliDecompressSync(input),
-  ...(zstdDecompressSync ? { ZSTD: (input: Uint8Array) => zstdDecompressSync(input) } : {}),
-}
-
 async function parquetTable(file: string): Promise<Table> {
   const buffer = await asyncBufferFromFile(file)
   let decoded: Record<string, unknown>[]
@@ -244,7 +199,7 @@ async function parquetTable(file: string): Promise<Table> {
   try {
     const metadata = await parquetMetadataAsync(buffer)
     columns = parquetSchema(metadata).children.map((child) => child.element.name)
-    decoded = await parquetReadObjects({ file: buffer, metadata, compressors })
+    decoded = await parquetReadObjects({ file: buffer, metadata, compressors: parquetCompressors })
   } catch (error) {
     throw unreadable('parquet', error)
   }

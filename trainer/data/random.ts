@@ -13,8 +13,8 @@ export function createRandom(seed: number): () => number {
   }
 }
 
-/** Fisher-Yates shuffle in place; returns the same array. */
-export function shuffle<T>(items: T[], random: () => number): T[] {
+/** Fisher-Yates shuffle in place (arrays and typed arrays); returns the same array. */
+export function shuffle<A extends { length: number; [index: number]: unknown }>(items: A, random: () => number): A {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1))
     const swap = items[i]

@@ -17,6 +17,7 @@ import {
 } from './checkpoint.ts'
 import { inputTensor, PROBABILITY_EPSILON } from './evaluate.ts'
 import { AdamW } from './optimizer.ts'
+import { createRandom, shuffle } from '../data/random.ts'
 import { learningRateAt } from './schedule.ts'
 import { BadInputError, type CheckpointInfo, type JobConfig, type Metrics, type PreparedData, type Split, type Task, type TrainingReporter } from './types.ts'
 
@@ -32,12 +33,6 @@ export interface TrainLoopOptions {
   resumeFrom: string | null
   /** Whether the backend can compute in float16 (see the mixed-precision note in trainLoop). */
   float16: boolean
-  /**
-   * The job's seeded generator. Not drawn from: each epoch's shuffle is
-   * derived from (config.options.seed, epoch) instead, so that a resumed run
-   * can recompute it without replaying a stream.
-   */
-  random: () => number
 }
 
 export type TrainOutcome = 'completed' | 'early-stopped' | 'stopped' | 'timeout'
@@ -386,16 +381,9 @@ async function validate(
  * recomputed, e.g. by a run resuming mid-epoch.
  */
 export function epochOrder(seed: number, epoch: number, count: number): Uint32Array {
-  const random = mulberry32(hash32(seed, epoch))
   const order = new Uint32Array(count)
   for (let i = 0; i < count; i++) order[i] = i
-  for (let i = count - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    const t = order[i]
-    order[i] = order[j]
-    order[j] = t
-  }
-  return order
+  return shuffle(order, createRandom(hash32(seed, epoch)))
 }
 
 function hash32(a: number, b: number): number {
@@ -405,17 +393,6 @@ function hash32(a: number, b: number): number {
   h ^= h >>> 15
   h = Math.imul(h, 0x846ca68b)
   return (h ^ (h >>> 16)) >>> 0
-}
-
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 /** The given rows of a split's inputs as one batch tensor. */

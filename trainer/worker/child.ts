@@ -76,7 +76,6 @@ async function train(spec: TrainingSpec) {
   const { config } = spec
   // tfjs draws every unseeded random number (initializers, dropout) from Math.random:
   // seeding it per job process makes a rerun with the same seed repeat the same run.
-  const random = createRandom(config.options.seed)
   Math.random = createRandom(config.options.seed ^ 0x5bd1e995)
 
   const backend = await selectBackend(spec.backend ? { prefer: spec.backend } : undefined)
@@ -129,7 +128,6 @@ async function train(spec: TrainingSpec) {
     checkpointDir: spec.checkpointDir,
     resumeFrom: spec.resumeFrom,
     float16: backend.float16,
-    random,
   })
   let evaluation = null
   if ((result.outcome === 'completed' || result.outcome === 'early-stopped') && data.test.count > 0) {
