@@ -4,7 +4,6 @@
 // Runs inside the API process (`npm start`) or on its own (`npm run worker`);
 // either way it meets the API only through the database and the event bus.
 import { randomBytes } from 'node:crypto'
-import os from 'node:os'
 import { EMPTY, Subject, from, merge, timer } from 'rxjs'
 import { catchError, exhaustMap } from 'rxjs/operators'
 import type { Logger } from 'pino'
@@ -18,6 +17,8 @@ import { claimNextJob } from './queue.ts'
 import { refreshQueueEstimates } from './estimates.ts'
 import { runJob, type RunningJob } from './runner.ts'
 import { selectBackend } from './ml/backend.ts'
+import { hostname, processGone } from './liveness.ts'
+import { createTuningController } from './tuning/controller.ts'
 
 export { claimNextJob } from './queue.ts'
 
@@ -57,20 +58,6 @@ export interface BackendSummary {
   fallbackKernels: string[]
 }
 
-const hostname = os.hostname()
-
-/** True when `workerId` names a process on this machine that no longer exists. */
-function processGone(workerId: string | null): boolean {
-  const [host, pid] = (workerId ?? '').split(':')
-  if (host !== hostname || !pid || Number(pid) === process.pid) return false
-  try {
-    process.kill(Number(pid), 0)
-    return false
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH'
-  }
-}
-
 export function createTrainer(options: TrainerOptions): Trainer {
   const { db, bus, logger } = options
   const workerId = `${hostname}:${process.pid}:${randomBytes(3).toString('hex')}`
@@ -82,6 +69,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
   let subscription: { unsubscribe(): void } | undefined
   let stopping: Promise<void> | undefined
   const ctx = { db, history: options.history, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
+  const tunings = createTuningController({ db, bus, logger, workerId, instanceTypes: options.instanceTypes })
 
   /** Jobs whose trainer died are queued again; they resume from their last checkpoint. */
   async function recoverAbandoned() {
@@ -182,6 +170,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
           ),
         )
         .subscribe()
+      await tunings.start()
       logger.info({ workerId, concurrency: options.concurrency }, 'trainer started')
     },
 
@@ -189,6 +178,8 @@ export function createTrainer(options: TrainerOptions): Trainer {
       stopping ??= (async () => {
         closed.abort()
         subscription?.unsubscribe()
+        // Tunings first, so that no trial is suggested or judged while jobs stop.
+        await tunings.stop()
         const jobs = [...running.values()]
         for (const job of jobs) job.stop('shutdown')
         await Promise.all(jobs.map((job) => job.done))

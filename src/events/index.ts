@@ -1,12 +1,28 @@
 // Topic names and payloads of the event bus, shared by the API and the
 // trainer. Payloads are plain JSON (ISO strings, no Dates).
 import type { JobView } from '../domain/views.ts'
+import type { TuningView } from '../domain/tuning-view.ts'
 
 export const topics = {
   /** Every change of one job. */
   job: (jobId: string) => `job.${jobId}`,
   /** Every change of any job a user owns. */
   userJobs: (userId: string) => `user.${userId}.jobs`,
+  /** Every change of one tuning: a trial suggested, reporting, pruned or ended; the tuning's state. */
+  tuning: (tuningId: string) => `tuning.${tuningId}`,
+  /** Sent by the API when a tuning is created or asked to stop, so that a trainer looks at once. */
+  tuningWake: 'tuning.wake',
+}
+
+export interface TuningUpdatedEvent {
+  type: 'tuning.updated'
+  ownerId: string
+  tuning: TuningView
+}
+
+export async function publishTuningUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, tuning: TuningView): Promise<void> {
+  const event: TuningUpdatedEvent = { type: 'tuning.updated', ownerId, tuning }
+  await bus.publish(topics.tuning(tuning.id), event)
 }
 
 export interface JobUpdatedEvent {

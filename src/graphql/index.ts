@@ -6,6 +6,7 @@ import './jobs.ts'
 import './monitoring.ts'
 import './datasets.ts'
 import './templates.ts'
+import './tunings.ts'
 import './resources.ts'
 
 export const schema = builder.toSchema()

@@ -106,7 +106,7 @@ const JobSortField = builder.enumType('JobSortField', {
   values: { createdAt: { description: 'Creation time' }, updatedAt: { description: 'Last change' }, name: { description: 'Name' } } as const,
 })
 
-const CreateJobInput = builder.inputType('CreateJobInput', {
+export const CreateJobInput = builder.inputType('CreateJobInput', {
   description: 'A training job request (the body of POST /v1/training/jobs).',
   fields: (t) => ({
     name: t.string({ required: true, description: 'Non-empty, at most 128 characters.' }),

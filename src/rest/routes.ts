@@ -53,7 +53,7 @@ function principalOf(request: FastifyRequest): Principal {
 }
 
 export function registerRestRoutes(app: FastifyInstance, services: Services) {
-  const { jobs, datasets, templates, resources } = services
+  const { jobs, datasets, templates, tunings, resources } = services
 
   app.register(async (v1) => {
     v1.addHook('onRequest', async (request) => {
@@ -114,6 +114,26 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
     route('DELETE', '/v1/training/datasets/:datasetId', async (request, reply, principal) => {
       parseInput(noQuery, request.query)
       return ok(reply, 200, await datasets.delete(principal, request.params.datasetId), '数据集删除成功')
+    })
+
+    // §3 Hyperparameter tuning
+    route('POST', '/v1/training/tuning', async (request, reply, principal) => {
+      parseInput(noQuery, request.query)
+      return ok(reply, 201, { tuning: await tunings.create(principal, jsonBody(request)) }, '调优任务创建成功')
+    })
+    route('GET', '/v1/training/tuning', async (request, reply, principal) => {
+      const page = await tunings.list(principal, request.query)
+      return ok(reply, 200, { tunings: page.items, pagination: page.pagination })
+    })
+    route('GET', '/v1/training/tuning/:tuningId', async (request, reply, principal) => {
+      parseInput(noQuery, request.query)
+      return ok(reply, 200, { tuning: await tunings.get(principal, request.params.tuningId) })
+    })
+    route('POST', '/v1/training/tuning/:tuningId/stop', async (request, reply, principal) => {
+      parseInput(noQuery, request.query)
+      noBody(request)
+      const tuning = await tunings.stop(principal, request.params.tuningId)
+      return ok(reply, 200, { tuning }, tuning.status === 'cancelled' ? '调优任务已取消' : '调优任务停止中')
     })
 
     // §6 Templates

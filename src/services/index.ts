@@ -10,6 +10,7 @@ import { createJobService } from './jobs.ts'
 import { createMonitoringService } from './monitoring.ts'
 import { createResourceService } from './resources.ts'
 import { createTemplateService } from './templates.ts'
+import { createTuningService } from './tunings.ts'
 
 export interface ServiceDeps {
   db: Db
@@ -25,12 +26,14 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps) {
   const resources = createResourceService(deps)
   const jobs = createJobService({ ...deps, resources })
+  const templates = createTemplateService({ db: deps.db, jobs, resources })
   return {
     auth: createAuthService(deps.db),
     datasets: createDatasetService(deps),
     jobs,
     monitoring: createMonitoringService({ db: deps.db, reads: deps.reads, bus: deps.bus, jobs }),
-    templates: createTemplateService({ db: deps.db, jobs, resources }),
+    templates,
+    tunings: createTuningService({ db: deps.db, bus: deps.bus, jobs, templates }),
     resources,
     bus: deps.bus,
     storage: deps.storage,

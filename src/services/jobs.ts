@@ -3,21 +3,22 @@
 // training itself.
 import { randomInt } from 'node:crypto'
 import { z } from 'zod'
-import type { Db, Job, Prisma } from '../infra/db.ts'
+import type { Db, Job } from '../infra/db.ts'
 import type { ReadStore } from '../infra/read-store.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
-import { architecturesByTask, baseModels, findBaseModel, throughputPriors, type Architecture } from '../domain/catalog.ts'
+import { architecturesByTask, baseModels, findBaseModel, type Architecture } from '../domain/catalog.ts'
 import { newId } from '../domain/ids.ts'
-import { createJobSchema, parseConfig, splitSizes, stepCounts, withJobDefaults, type CreateJobInput, type JobConfig } from '../domain/job-config.ts'
+import { createJobSchema, parseConfig, withJobDefaults, type CreateJobInput, type JobConfig } from '../domain/job-config.ts'
+import { newJobRow, plannedTraining } from '../domain/job-rows.ts'
 import { pageQuery, paginationOf } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { jobStatuses, jobSummary, jobView, type JobView } from '../domain/views.ts'
 import { publishJobUpdated, trainingTopics, type TrainerStopEvent } from '../events/index.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
-import { runningEntryOf, simulateQueue, trainingWork } from '../domain/queue-estimate.ts'
+import { runningEntryOf, simulateQueue } from '../domain/queue-estimate.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
@@ -134,19 +135,6 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
     return problems
   }
 
-  /** Samples per second for an architecture on an instance type: the median of measured jobs, else the prior. */
-  async function throughput(architecture: Architecture, instanceType: string): Promise<number> {
-    const measured = await db.job.findMany({
-      where: { status: 'completed', architecture, instanceType, samplesPerSecond: { not: null } },
-      select: { samplesPerSecond: true },
-      orderBy: { completedAt: 'desc' },
-      take: 20,
-    })
-    const values = measured.map((job) => job.samplesPerSecond as number).sort((a, b) => a - b)
-    if (values.length > 0) return values[Math.floor(values.length / 2)]
-    return throughputPriors[architecture] * (resources.find(instanceType)?.speedFactor ?? 1)
-  }
-
   /**
    * When the queue is expected to start and finish a new job. Exact list
    * scheduling for queues of ordinary length; for a very long queue, the
@@ -182,6 +170,29 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
     return estimates.get(candidate.id)
   }
 
+  /**
+   * Everything `create` checks, without queuing: the effective
+   * configuration (defaults applied, a seed drawn when none was given),
+   * the instance type and the planned training. Tunings check their base
+   * job this way.
+   */
+  async function prepare(principal: Principal, input: unknown, prefix = '') {
+    requireScope(principal, 'write')
+    const config = parseConfig(createJobSchema, input, prefix)
+    const { architecture, problems } = await resolveModel(principal, config.model)
+    const dataset = await db.dataset.findFirst({ where: { id: config.dataset.id, ownerId: principal.userId } })
+    if (dataset) problems.push(...columnProblems(config, (dataset.schema as { columns: { name: string; type: string }[] }).columns))
+    if (problems.length > 0) throw InvalidInputError.fromProblems(prefix ? problems.map((p) => ({ ...p, field: `${prefix}.${p.field}` })) : problems)
+    if (!dataset) throw new NotFoundError('dataset', config.dataset.id)
+    const instanceType = resources.requireRunnable(config.resources.instanceType, config.resources.instanceCount ?? 1)
+    const effective = withJobDefaults(config, { architecture, seed: randomInt(0, 2_147_483_647) })
+    const plan = await plannedTraining(db, effective, dataset.rowCount, instanceType)
+    if (plan.split.train < 1) {
+      throw InvalidInputError.fromProblems([{ field: `${prefix ? `${prefix}.` : ''}dataset.validationSplit`, message: `leaves no training rows out of ${dataset.rowCount}` }])
+    }
+    return { config: effective, dataset, instanceType, plan }
+  }
+
   return {
     /**
      * Validates a job request (every field, all problems at once), checks the
@@ -189,60 +200,18 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
      * completion estimates.
      */
     async create(principal: Principal, input: unknown, origin: { templateId?: string; tuningId?: string } = {}): Promise<JobView> {
-      requireScope(principal, 'write')
-      const config = parseConfig(createJobSchema, input)
-      const { architecture, problems } = await resolveModel(principal, config.model)
-      const dataset = await db.dataset.findFirst({ where: { id: config.dataset.id, ownerId: principal.userId } })
-      if (dataset) problems.push(...columnProblems(config, (dataset.schema as { columns: { name: string; type: string }[] }).columns))
-      if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
-      if (!dataset) throw new NotFoundError('dataset', config.dataset.id)
-      const instanceType = resources.requireRunnable(config.resources.instanceType, config.resources.instanceCount ?? 1)
-
-      const effective = withJobDefaults(config, { architecture, seed: randomInt(0, 2_147_483_647) })
-      const split = splitSizes(dataset.rowCount, effective.dataset.validationSplit, effective.dataset.testSplit)
-      if (split.train < 1) {
-        throw InvalidInputError.fromProblems([{ field: 'dataset.validationSplit', message: `leaves no training rows out of ${dataset.rowCount}` }])
-      }
-      const steps = stepCounts(split.train, effective.hyperparameters.batchSize, effective.hyperparameters.epochs)
-      const durationSeconds = trainingWork(split, effective.hyperparameters.epochs) / (await throughput(architecture, instanceType.name))
+      const { config, instanceType, plan } = await prepare(principal, input)
       const now = new Date()
-      const estimate = await estimateStart(now.getTime(), effective.priority, instanceType.name, effective.resources.instanceCount, durationSeconds * 1000)
-
+      const estimate = await estimateStart(now.getTime(), config.priority, instanceType.name, config.resources.instanceCount, plan.durationSeconds * 1000)
       const job = await db.job.create({
-        data: {
-          id: newId('job'),
-          ownerId: principal.userId,
-          name: effective.name,
-          description: effective.description,
-          priority: effective.priority,
-          task: effective.model.task,
-          baseModel: effective.model.baseModel,
-          architecture,
-          datasetId: dataset.id,
-          templateId: origin.templateId ?? null,
-          tuningId: origin.tuningId ?? null,
-          modelConfig: effective.model as Prisma.InputJsonValue,
-          datasetConfig: effective.dataset as Prisma.InputJsonValue,
-          hyperparameters: effective.hyperparameters as Prisma.InputJsonValue,
-          resourcesConfig: effective.resources as Prisma.InputJsonValue,
-          outputConfig: effective.output as Prisma.InputJsonValue,
-          optionsConfig: effective.options as Prisma.InputJsonValue,
-          instanceType: instanceType.name,
-          instanceCount: effective.resources.instanceCount,
-          seed: effective.options.seed,
-          totalEpochs: effective.hyperparameters.epochs,
-          totalSteps: steps.total,
-          estimatedDuration: durationSeconds,
-          estimatedStartTime: estimate ? new Date(estimate.startsAt) : null,
-          estimatedCompletionTime: estimate ? new Date(estimate.endsAt) : null,
-          estimatedCost: instanceType.pricePerHour * effective.resources.instanceCount * (durationSeconds / 3600),
-          createdAt: now,
-        },
+        data: newJobRow({ id: newId('job'), ownerId: principal.userId, config, instanceType, totalSteps: plan.steps.total, durationSeconds: plan.durationSeconds, estimate, origin, now }),
         include: includeOwner,
       })
       await bus.publish(trainingTopics.trainerWake, { jobId: job.id })
       return publish(job)
     },
+
+    prepare,
 
     async get(principal: Principal, id: string): Promise<JobView> {
       return view(await load(principal, id))

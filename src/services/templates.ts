@@ -55,6 +55,24 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
     return template
   }
 
+  /** The job request a template makes: its configuration, `overrides` deep-merged over it, with a name and dataset. */
+  async function jobRequest(principal: Principal, templateId: string, body: { name: string; datasetId: string; overrides?: unknown }): Promise<Loose> {
+    const template = view(await load(principal, templateId))
+    const base = {
+      description: template.description ?? undefined,
+      model: template.model,
+      dataset: template.dataset ?? {},
+      hyperparameters: template.hyperparameters,
+      resources: template.resources ?? undefined,
+      output: template.output ?? undefined,
+      options: template.options ?? undefined,
+    }
+    const merged = deepMerge(base, body.overrides ?? {}) as Loose
+    const request = { ...merged, name: body.name, dataset: { ...(merged.dataset as Loose), id: body.datasetId } }
+    for (const key of Object.keys(request)) if ((request as Loose)[key] === undefined) delete (request as Loose)[key]
+    return request
+  }
+
   return {
     async create(principal: Principal, input: unknown): Promise<TemplateView> {
       requireScope(principal, 'write')
@@ -131,21 +149,10 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
     async createJob(principal: Principal, templateId: string, input: unknown): Promise<JobView> {
       requireScope(principal, 'write')
       const body = parseInput(createJobFromTemplateSchema, input)
-      const template = view(await load(principal, templateId))
-      const base = {
-        description: template.description ?? undefined,
-        model: template.model,
-        dataset: template.dataset ?? {},
-        hyperparameters: template.hyperparameters,
-        resources: template.resources ?? undefined,
-        output: template.output ?? undefined,
-        options: template.options ?? undefined,
-      }
-      const merged = deepMerge(base, body.overrides ?? {}) as Loose
-      const request = { ...merged, name: body.name, dataset: { ...(merged.dataset as Loose), id: body.datasetId } }
-      for (const key of Object.keys(request)) if ((request as Loose)[key] === undefined) delete (request as Loose)[key]
-      return jobs.create(principal, request, { templateId })
+      return jobs.create(principal, await jobRequest(principal, templateId, body), { templateId })
     },
+
+    jobRequest,
   }
 }
 

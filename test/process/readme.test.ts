@@ -40,7 +40,7 @@ describe('README examples', () => {
     expect(example('AUTH=')).toContain(`Bearer ${tokens.alice}`)
   })
 
-  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, compare, stop, delete', { timeout: 180_000 }, async () => {
+  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, tuning, compare, stop, delete', { timeout: 180_000 }, async () => {
     const output = await run(example('AUTH='))
     const lines = output.split('\n')
     expect(lines[0]).toMatch(/^dataset-[a-z0-9]+$/)
@@ -54,6 +54,8 @@ describe('README examples', () => {
     expect(output).toMatch(/"pagination":\{"page":1,"limit":20,"total":1/)
     expect(output).toContain('"instanceTypes":[')
     expect(output).toContain('"differences":{')
+    expect(output).toMatch(/"tuning":\{"id":"tuning-[a-z0-9]+".*"status":"completed","progress":\{"completedTrials":4,"totalTrials":4,"percentage":100/)
+    expect(output).toMatch(/"bestTrial":\{"id":"trial-[a-z0-9]+"/)
     expect(output).toMatch(/"status":"(stopping|cancelled)"/)
     expect(output).toContain('"deleted":true')
     expect(output).not.toContain('"success":false')

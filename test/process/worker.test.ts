@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from '../helpers/server.ts'
-import { regressionCsv } from '../helpers/training-data.ts'
+import { regressionCsv, tabularClassesCsv } from '../helpers/training-data.ts'
 import { createJob, getJob, logsOf, trainingRequest, uploadCsv, waitForJob } from '../helpers/training.ts'
 
 const projectRoot = path.resolve(import.meta.dirname, '../..')
@@ -105,5 +105,62 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     expect(job.status, JSON.stringify(job.error)).toBe('completed')
     const resumed = (await logsOf(server, job.id)).find((log) => /Resuming from checkpoint/.test(log.message))
     expect(resumed?.step).toBe(shutdown!.step)
+  })
+
+  it('continues a tuning after the worker driving it is killed: completed trials kept, the running one resumed', async () => {
+    await stopWorkers()
+    const dataset = await uploadCsv(server, tabularClassesCsv(600), 'tabular')
+    const created = await server.request('POST', '/v1/training/tuning', {
+      json: {
+        name: 'survives-a-crash',
+        baseJob: {
+          name: 'base',
+          model: { baseModel: 'tabular-mlp', task: 'tabular-classification' },
+          dataset: { id: dataset },
+          hyperparameters: { learningRate: 0.02, batchSize: 4, epochs: 6, hiddenSize: 16 },
+          resources: { instanceType: 'cpu.small' },
+          output: { checkpointInterval: 40 },
+        },
+        parameters: { learningRate: { type: 'float', min: 0.005, max: 0.05, scale: 'log' } },
+        strategy: { type: 'random', maxTrials: 3, parallelTrials: 1, seed: 21 },
+        objective: { metric: 'valAccuracy', direction: 'maximize' },
+      },
+    })
+    expect(created.status, created.text).toBe(201)
+    const id = created.body.data.tuning.id
+    const tuningOf = async () => (await server.request('GET', `/v1/training/tuning/${id}`)).body.data.tuning
+    const first = startWorker()
+    // Trial 1 done, trial 2 well into training (past a checkpoint).
+    await expect
+      .poll(async () => {
+        const tuning = await tuningOf()
+        const second = tuning.trials[1]
+        if (tuning.trials[0]?.status !== 'completed' || second?.status !== 'running') return false
+        const checkpoints = (await server.request('GET', `/v1/training/jobs/${second.jobId}/checkpoints`)).body.data.checkpoints as unknown[]
+        return checkpoints.length > 0
+      }, { timeout: 90_000, interval: 200 })
+      .toBe(true)
+    first.kill('SIGKILL')
+    await new Promise((resolve) => first.once('exit', resolve))
+    const before = await tuningOf()
+    expect(before.status).toBe('running')
+
+    startWorker()
+    let after = await tuningOf()
+    const deadline = Date.now() + 150_000
+    while (!['completed', 'failed', 'cancelled'].includes(after.status) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      after = await tuningOf()
+    }
+    expect(after.status, JSON.stringify({ error: after.error, trials: after.trials })).toBe('completed')
+    expect(after.trials).toHaveLength(3)
+    expect(after.trials.every((trial: { status: string }) => trial.status === 'completed')).toBe(true)
+    // The same trials: the completed one untouched, the interrupted one resumed in the same job from its checkpoint.
+    expect(after.trials[0]).toMatchObject({ id: before.trials[0].id, jobId: before.trials[0].jobId, completedAt: before.trials[0].completedAt, objectiveValue: before.trials[0].objectiveValue })
+    expect(after.trials[1]).toMatchObject({ id: before.trials[1].id, jobId: before.trials[1].jobId, parameters: before.trials[1].parameters })
+    expect(after.trials[1].intermediate.map((point: { epoch: number }) => point.epoch)).toEqual([1, 2, 3, 4, 5, 6])
+    const resumed = (await logsOf(server, before.trials[1].jobId)).find((log) => /Resuming from checkpoint/.test(log.message))
+    expect(resumed?.step).toBeGreaterThan(0)
+    await stopWorkers()
   })
 })

@@ -1,0 +1,232 @@
+// Hyperparameter tunings (spec §3): create, get, list, stop. The request is
+// checked here in full (the base job as any job, the search space against
+// the base job's model, the objective against its task); the trainer's
+// tuning controller (trainer/tuning) then suggests, runs and prunes trials.
+import { randomInt } from 'node:crypto'
+import { z } from 'zod'
+import type { Db, Job, Prisma, Trial, TuningJob } from '../infra/db.ts'
+import type { EventBus } from '../infra/event-bus.ts'
+import { ConflictError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
+import { newId } from '../domain/ids.ts'
+import { pageQuery, paginationOf } from '../domain/pagination.ts'
+import { gridOf, type SearchSpace } from '../domain/search-space.ts'
+import {
+  checkSearchSpace,
+  createTuningSchema,
+  objectiveProblems,
+  strategyProblems,
+  withStrategyDefaults,
+  type CreateTuningInput,
+  type TuningObjective,
+} from '../domain/tuning-config.ts'
+import { tuningStatuses, tuningView, type TuningView } from '../domain/tuning-view.ts'
+import { parseInput, problemsOf } from '../domain/validation.ts'
+import { publishTuningUpdated, topics } from '../events/index.ts'
+import { requireScope, type Principal } from './auth.ts'
+import type { JobService } from './jobs.ts'
+import type { TemplateService } from './templates.ts'
+
+type TuningWithRelations = TuningJob & { owner: { name: string }; trials: Trial[] }
+
+const filterFields = {
+  status: z.enum(tuningStatuses, `must be one of ${tuningStatuses.join(', ')}`).optional(),
+  sortBy: z.enum(['createdAt', 'updatedAt', 'name'], 'must be createdAt, updatedAt or name').default('createdAt'),
+  sortOrder: pageQuery.sortOrder,
+}
+const filterSchema = z.strictObject(filterFields)
+const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
+
+const include = { owner: { select: { name: true } }, trials: true } as const
+
+/** The request that recreates a stored job (its effective configuration). */
+function requestOf(job: Job): Record<string, unknown> {
+  return {
+    name: job.name,
+    description: job.description,
+    priority: job.priority,
+    model: job.modelConfig,
+    dataset: job.datasetConfig,
+    hyperparameters: job.hyperparameters,
+    resources: job.resourcesConfig,
+    output: job.outputConfig,
+    options: job.optionsConfig,
+  }
+}
+
+export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobService; templates: TemplateService }) {
+  const { db, bus, jobs, templates } = deps
+
+  const view = (tuning: TuningWithRelations): TuningView => tuningView(tuning, tuning.trials, tuning.owner.name)
+
+  async function load(principal: Principal, id: string): Promise<TuningWithRelations> {
+    const tuning = await db.tuningJob.findFirst({ where: { id, ownerId: principal.userId }, include })
+    if (!tuning) throw new NotFoundError('tuning', id)
+    return tuning
+  }
+
+  async function publish(tuning: TuningWithRelations): Promise<TuningView> {
+    const snapshot = view(tuning)
+    await publishTuningUpdated(bus, tuning.ownerId, snapshot)
+    return snapshot
+  }
+
+  /** The job request trials start from: exactly one of baseJobId, templateId (with datasetId) or baseJob. */
+  async function baseRequest(principal: Principal, body: CreateTuningInput): Promise<{ request: unknown; prefix: string }> {
+    const sources = (['baseJobId', 'templateId', 'baseJob'] as const).filter((key) => body[key] !== undefined)
+    const problems: FieldProblem[] = []
+    if (sources.length !== 1) {
+      problems.push({ field: sources[1] ?? 'baseJobId', message: 'give exactly one of baseJobId (one of your jobs), templateId (with datasetId) or baseJob (a job request) as the configuration trials start from' })
+    }
+    if (body.templateId === undefined && (body.datasetId !== undefined || body.overrides !== undefined)) {
+      problems.push({ field: body.datasetId !== undefined ? 'datasetId' : 'overrides', message: 'applies with templateId only' })
+    }
+    if (body.templateId !== undefined && body.datasetId === undefined) problems.push({ field: 'datasetId', message: 'is required with templateId' })
+    if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
+    if (body.baseJobId !== undefined) {
+      const job = await db.job.findFirst({ where: { id: body.baseJobId, ownerId: principal.userId, deletedAt: null } })
+      if (!job) throw new NotFoundError('job', body.baseJobId)
+      return { request: requestOf(job), prefix: '' }
+    }
+    if (body.templateId !== undefined) {
+      return { request: await templates.jobRequest(principal, body.templateId, { name: body.name, datasetId: body.datasetId as string, overrides: body.overrides }), prefix: 'overrides' }
+    }
+    return { request: body.baseJob, prefix: 'baseJob' }
+  }
+
+  /** Earlier tunings of the user whose completed trials can seed this search. */
+  async function warmStartProblems(principal: Principal, ids: string[], space: SearchSpace, objective: TuningObjective): Promise<FieldProblem[]> {
+    const problems: FieldProblem[] = []
+    for (const [i, id] of ids.entries()) {
+      const field = `warmStartFrom[${i}]`
+      const earlier = await db.tuningJob.findFirst({ where: { id, ownerId: principal.userId } })
+      if (!earlier) {
+        problems.push({ field, message: `no tuning ${JSON.stringify(id)} of yours` })
+        continue
+      }
+      const earlierObjective = earlier.objective as unknown as TuningObjective
+      if (earlierObjective.metric !== objective.metric) {
+        problems.push({ field, message: `tuning ${id} optimized ${earlierObjective.metric}, this one ${objective.metric}` })
+      }
+      const earlierSpace = earlier.parameters as SearchSpace
+      for (const [name, spec] of Object.entries(space)) {
+        const before = earlierSpace[name]
+        if (!before) problems.push({ field, message: `tuning ${id} did not search ${name}` })
+        else if (before.type !== spec.type) problems.push({ field, message: `tuning ${id} searched ${name} as ${before.type}, this one as ${spec.type}` })
+      }
+      const extra = Object.keys(earlierSpace).filter((name) => !(name in space))
+      if (extra.length > 0) problems.push({ field, message: `tuning ${id} also searched ${extra.join(', ')}, which this one keeps fixed` })
+    }
+    return problems
+  }
+
+  async function listFilter(principal: Principal, filters: unknown) {
+    const q = parseInput(filterSchema, filters)
+    const where: Prisma.TuningJobWhereInput = { ownerId: principal.userId, ...(q.status ? { status: q.status } : {}) }
+    const orderBy = [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }]
+    return { where, orderBy }
+  }
+
+  return {
+    /** Checks the whole request (all problems at once) and queues the tuning as `pending`. */
+    async create(principal: Principal, input: unknown): Promise<TuningView> {
+      requireScope(principal, 'write')
+      const parsed = createTuningSchema.safeParse(input)
+      if (!parsed.success) {
+        // The space's own problems too, so that one answer names everything (whether the model uses each parameter needs a valid base).
+        const parameters = (input as { parameters?: unknown } | null)?.parameters
+        const spaceProblems = parameters && typeof parameters === 'object' && !Array.isArray(parameters) ? checkSearchSpace(parameters as Record<string, unknown>, null).problems : []
+        const shapeProblems = problemsOf(parsed.error.issues)
+        throw InvalidInputError.fromProblems([...shapeProblems, ...spaceProblems.filter((p) => !shapeProblems.some((q) => q.field === p.field))])
+      }
+      const body = parsed.data
+      const base = await baseRequest(principal, body)
+      const { config } = await jobs.prepare(principal, { ...(base.request as object), name: body.name }, base.prefix)
+      const { space, problems } = checkSearchSpace(body.parameters, config.model)
+      problems.push(...objectiveProblems(body.objective, config.model.task), ...strategyProblems(body.strategy))
+      const objective: TuningObjective = { metric: body.objective.metric, direction: body.objective.direction, target: body.objective.target ?? null }
+      const warmStartFrom = body.warmStartFrom ?? []
+      if (problems.length === 0) problems.push(...(await warmStartProblems(principal, warmStartFrom, space, objective)))
+      if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
+
+      const strategy = withStrategyDefaults(body.strategy, randomInt(0, 2_147_483_647), (points) => gridOf(space, points).length)
+      const tuning = await db.tuningJob.create({
+        data: {
+          id: newId('tuning'),
+          ownerId: principal.userId,
+          name: body.name,
+          description: body.description ?? null,
+          baseJobId: body.baseJobId ?? null,
+          templateId: body.templateId ?? null,
+          baseConfig: config as unknown as Prisma.InputJsonValue,
+          parameters: space as Prisma.InputJsonValue,
+          strategy: strategy as unknown as Prisma.InputJsonValue,
+          objective: objective as unknown as Prisma.InputJsonValue,
+          warmStartFrom: warmStartFrom as Prisma.InputJsonValue,
+        },
+        include,
+      })
+      await bus.publish(topics.tuningWake, { tuningId: tuning.id })
+      return publish(tuning)
+    },
+
+    async get(principal: Principal, id: string): Promise<TuningView> {
+      return view(await load(principal, id))
+    },
+
+    /** GET /tuning: filters, `page` and `limit`; entries leave out the trials (GET one tuning for them). */
+    async list(principal: Principal, query: unknown) {
+      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
+      const { where, orderBy } = await listFilter(principal, filters)
+      const [rows, total] = await Promise.all([
+        db.tuningJob.findMany({ where, orderBy, skip: (page - 1) * limit, take: limit, include }),
+        db.tuningJob.count({ where }),
+      ])
+      const items = rows.map((row) => {
+        const { trials: _trials, ...summary } = view(row)
+        return summary
+      })
+      return { items, pagination: paginationOf(page, limit, total) }
+    },
+
+    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
+      const { where, orderBy } = await listFilter(principal, filters)
+      const [rows, total] = await Promise.all([
+        db.tuningJob.findMany({ where, orderBy, skip: window.offset, take: window.limit, include }),
+        db.tuningJob.count({ where }),
+      ])
+      return { items: rows.map(view), total }
+    },
+
+    /**
+     * pending → cancelled at once; running → stopping, after which the
+     * trainer stops the running trials and ends the tuning cancelled.
+     */
+    async stop(principal: Principal, id: string): Promise<TuningView> {
+      requireScope(principal, 'write')
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const tuning = await load(principal, id)
+        const now = new Date()
+        if (tuning.status === 'stopping') return view(tuning)
+        if (tuning.status === 'pending') {
+          const changed = await db.tuningJob.updateMany({
+            where: { id, status: 'pending' },
+            data: { status: 'cancelled', endReason: 'stopped by the user before any trial started', completedAt: now },
+          })
+          if (changed.count === 1) return publish(await load(principal, id))
+        } else if (tuning.status === 'running') {
+          const changed = await db.tuningJob.updateMany({ where: { id, status: 'running' }, data: { status: 'stopping', endReason: 'stopped by the user' } })
+          if (changed.count === 1) {
+            await bus.publish(topics.tuningWake, { tuningId: id })
+            return publish(await load(principal, id))
+          }
+        } else {
+          throw new ConflictError(`Tuning ${id} has already ended (${tuning.status}); there is nothing to stop`)
+        }
+        // The trainer moved the tuning on between our read and write: look again.
+      }
+      throw new ConflictError(`Tuning ${id} changed state while stopping; try again`)
+    },
+  }
+}
+
+export type TuningService = ReturnType<typeof createTuningService>
