@@ -17,6 +17,7 @@ import { createServices, type Services } from './services/index.ts'
 import { errorBody, fail, internalErrorCode, ok } from './rest/envelope.ts'
 import { registerRestRoutes } from './rest/routes.ts'
 import { createTrainer, type Trainer } from '../trainer/index.ts'
+import { createPredictor } from '../trainer/serving.ts'
 
 export interface App {
   fastify: FastifyInstance
@@ -68,6 +69,12 @@ export async function buildApp(config: Config): Promise<App> {
     trainerConcurrency: config.trainerConcurrency,
     gpus: machine.gpus,
     maxUploadBytes: config.maxUploadBytes,
+    predictor: createPredictor({
+      dataDir: config.dataDir,
+      maxBatch: config.predictMaxBatch,
+      backend: config.trainerBackend ?? null,
+      onModelLoaded: (load) => logger.info(load, 'model loaded for prediction'),
+    }),
   })
   await services.auth.bootstrap(config.apiTokens ? parseApiTokens(config.apiTokens) : [])
   if (!config.apiTokens && (await services.auth.countUsers()) === 0) {
@@ -150,6 +157,7 @@ export async function buildApp(config: Config): Promise<App> {
         await graphql.dispose()
         await fastify.close()
         await database.close()
+        services.predictor.close()
       })()
       return stopping
     },

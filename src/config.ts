@@ -24,6 +24,8 @@ export interface Config {
   maxUploadBytes: number
   /** Optional JSON file that replaces the built-in instance-type catalog. */
   instanceTypesFile: string | undefined
+  /** PREDICT_MAX_BATCH: inputs one prediction request may carry. */
+  predictMaxBatch: number
 }
 
 const logLevels: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
@@ -83,5 +85,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Confi
     logLevel,
     maxUploadBytes: positiveInt(env, 'MAX_UPLOAD_BYTES', 1024 * 1024 * 1024),
     instanceTypesFile: optional(env, 'INSTANCE_TYPES_FILE'),
+    predictMaxBatch: positiveInt(env, 'PREDICT_MAX_BATCH', 256),
   })
 }

@@ -19,6 +19,7 @@ import { runJob, type RunningJob } from './runner.ts'
 import { selectBackend } from './ml/backend.ts'
 import { hostname, processGone } from './liveness.ts'
 import { createTuningController } from './tuning/controller.ts'
+import { createExportRunner } from './export/runner.ts'
 
 export { claimNextJob } from './queue.ts'
 
@@ -70,6 +71,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
   let stopping: Promise<void> | undefined
   const ctx = { db, history: options.history, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
   const tunings = createTuningController({ db, bus, logger, workerId, instanceTypes: options.instanceTypes })
+  const exports = createExportRunner({ db, bus, storage: options.storage, logger, workerId, backend: options.backend })
 
   /** Jobs whose trainer died are queued again; they resume from their last checkpoint. */
   async function recoverAbandoned() {
@@ -171,6 +173,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
         )
         .subscribe()
       await tunings.start()
+      await exports.start()
       logger.info({ workerId, concurrency: options.concurrency }, 'trainer started')
     },
 
@@ -179,7 +182,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
         closed.abort()
         subscription?.unsubscribe()
         // Tunings first, so that no trial is suggested or judged while jobs stop.
-        await tunings.stop()
+        await Promise.all([tunings.stop(), exports.stop()])
         const jobs = [...running.values()]
         for (const job of jobs) job.stop('shutdown')
         await Promise.all(jobs.map((job) => job.done))

@@ -18,6 +18,7 @@ import { findBaseModel } from '../src/domain/catalog.ts'
 import { newId } from '../src/domain/ids.ts'
 import { jobView } from '../src/domain/views.ts'
 import { publishJobUpdated } from '../src/events/index.ts'
+import { queueRequestedExport } from './export/requested.ts'
 import { createRecorder } from './recorder.ts'
 import type { ChildMessage, ParentMessage, TrainingSpec } from './worker/protocol.ts'
 import type { CheckpointInfo, EvaluationResult, Metrics } from './ml/types.ts'
@@ -398,6 +399,8 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
       if (outcome.evaluation) await recordEvaluation(outcome.evaluation)
       if (outcome.outcome === 'completed' || outcome.outcome === 'early-stopped') {
         log('info', outcome.outcome === 'early-stopped' ? `Training stopped early at step ${outcome.step} and completed` : 'Training completed', epochNow)
+        const exportId = await queueRequestedExport(db, bus, job, config.output.exportFormat)
+        if (exportId) log('info', `Exporting the best checkpoint as ${config.output.exportFormat} (output.exportFormat): ${exportId}`, epochNow)
         await finish({ status: 'completed', percentage: 100 })
       } else if (stopReason === 'shutdown') {
         log('info', `Trainer shutting down: checkpointed at step ${outcome.step} and queued again; it resumes when a trainer starts`, epochNow)

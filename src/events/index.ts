@@ -2,6 +2,7 @@
 // trainer. Payloads are plain JSON (ISO strings, no Dates).
 import type { JobView } from '../domain/views.ts'
 import type { TuningView } from '../domain/tuning-view.ts'
+import type { ExportView } from '../domain/exports.ts'
 
 export const topics = {
   /** Every change of one job. */
@@ -12,6 +13,21 @@ export const topics = {
   tuning: (tuningId: string) => `tuning.${tuningId}`,
   /** Sent by the API when a tuning is created or asked to stop, so that a trainer looks at once. */
   tuningWake: 'tuning.wake',
+  /** Every change of one export (processing → completed | failed). */
+  export: (exportId: string) => `export.${exportId}`,
+  /** Sent by the API when an export is asked for, so that a trainer starts it at once. */
+  exportWake: 'export.wake',
+}
+
+export interface ExportUpdatedEvent {
+  type: 'export.updated'
+  ownerId: string
+  export: ExportView
+}
+
+export async function publishExportUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, view: ExportView): Promise<void> {
+  const event: ExportUpdatedEvent = { type: 'export.updated', ownerId, export: view }
+  await bus.publish(topics.export(view.id), event)
 }
 
 export interface TuningUpdatedEvent {

@@ -7,6 +7,7 @@ import './monitoring.ts'
 import './datasets.ts'
 import './templates.ts'
 import './tunings.ts'
+import './exports.ts'
 import './resources.ts'
 
 export const schema = builder.toSchema()

@@ -12,6 +12,7 @@ import { InvalidInputError } from '../errors/index.ts'
 import { ok } from './envelope.ts'
 import { readDatasetForm } from './multipart.ts'
 import { registerMonitoringRoutes } from './monitoring-routes.ts'
+import { registerExportRoutes } from './export-routes.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -91,6 +92,7 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
       return ok(reply, 200, result, '训练任务删除成功')
     })
     registerMonitoringRoutes(v1, services)
+    registerExportRoutes(v1, services, { jsonBody })
 
     // §2 Datasets
     route('POST', '/v1/training/datasets', async (request, reply, principal) => {

@@ -11,6 +11,8 @@ import { createMonitoringService } from './monitoring.ts'
 import { createResourceService } from './resources.ts'
 import { createTemplateService } from './templates.ts'
 import { createTuningService } from './tunings.ts'
+import { createExportService } from './exports.ts'
+import type { Predictor } from '../../trainer/serving.ts'
 
 export interface ServiceDeps {
   db: Db
@@ -21,11 +23,14 @@ export interface ServiceDeps {
   trainerConcurrency: number
   gpus: number
   maxUploadBytes: number
+  /** Runs trained models for predict and checks export formats (trainer/serving.ts). */
+  predictor: Predictor
 }
 
 export function createServices(deps: ServiceDeps) {
   const resources = createResourceService(deps)
-  const jobs = createJobService({ ...deps, resources })
+  const exports = createExportService(deps)
+  const jobs = createJobService({ ...deps, resources, onDeleted: (jobId) => exports.forget(jobId) })
   const templates = createTemplateService({ db: deps.db, jobs, resources })
   return {
     auth: createAuthService(deps.db),
@@ -33,10 +38,12 @@ export function createServices(deps: ServiceDeps) {
     jobs,
     monitoring: createMonitoringService({ db: deps.db, reads: deps.reads, bus: deps.bus, jobs }),
     templates,
+    exports,
     tunings: createTuningService({ db: deps.db, bus: deps.bus, jobs, templates }),
     resources,
     bus: deps.bus,
     storage: deps.storage,
+    predictor: deps.predictor,
     maxUploadBytes: deps.maxUploadBytes,
   }
 }

@@ -37,7 +37,16 @@ const includeOwner = { owner: { select: { name: true } } } as const
 /** Queues longer than this get an aggregate estimate instead of a full simulation. */
 const exactQueueLimit = 2000
 
-export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus; storage: Storage; resources: ResourceService; trainerConcurrency: number }) {
+export function createJobService(deps: {
+  db: Db
+  reads: ReadStore
+  bus: EventBus
+  storage: Storage
+  resources: ResourceService
+  trainerConcurrency: number
+  /** Told after a job is deleted (loaded models are dropped). */
+  onDeleted?: (jobId: string) => void
+}) {
   const { db, reads, bus, storage, resources } = deps
 
   function view(job: JobWithOwner): JobView {
@@ -285,6 +294,7 @@ export function createJobService(deps: { db: Db; reads: ReadStore; bus: EventBus
           data: { deletedAt: now, ...(job.status === 'pending' ? { status: 'cancelled', stoppedAt: now, completedAt: now } : {}) },
         })
       }
+      deps.onDeleted?.(id)
       // The last word on the job for subscribers: an active job ends cancelled.
       const ended = running || job.status === 'pending' ? { status: 'cancelled', stoppedAt: job.stoppedAt ?? now, completedAt: now } : {}
       await publish({ ...job, ...ended, updatedAt: now })

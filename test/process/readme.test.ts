@@ -40,7 +40,7 @@ describe('README examples', () => {
     expect(example('AUTH=')).toContain(`Bearer ${tokens.alice}`)
   })
 
-  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, tuning, compare, stop, delete', { timeout: 180_000 }, async () => {
+  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, tuning, predict, export, download, compare, stop, delete', { timeout: 180_000 }, async () => {
     const output = await run(example('AUTH='))
     const lines = output.split('\n')
     expect(lines[0]).toMatch(/^dataset-[a-z0-9]+$/)
@@ -56,6 +56,9 @@ describe('README examples', () => {
     expect(output).toContain('"differences":{')
     expect(output).toMatch(/"tuning":\{"id":"tuning-[a-z0-9]+".*"status":"completed","progress":\{"completedTrials":4,"totalTrials":4,"percentage":100/)
     expect(output).toMatch(/"bestTrial":\{"id":"trial-[a-z0-9]+"/)
+    expect(output).toMatch(/"predictions":\[\{"label":"sports"/)
+    expect(output).toMatch(/"export":\{"id":"export-[a-z0-9]+".*"status":"completed"/)
+    expect(output).toMatch(/topics-cnn-onnx-int8\.onnx/)
     expect(output).toMatch(/"status":"(stopping|cancelled)"/)
     expect(output).toContain('"deleted":true')
     expect(output).not.toContain('"success":false')
