@@ -4,8 +4,7 @@
 // Runs inside the API process (`npm start`) or on its own (`npm run worker`);
 // either way it meets the API only through the database and the event bus.
 import { randomBytes } from 'node:crypto'
-import { EMPTY, Subject, from, merge, timer } from 'rxjs'
-import { catchError, exhaustMap } from 'rxjs/operators'
+import { Subject } from 'rxjs'
 import type { Logger } from 'pino'
 import type { Db } from '../src/infra/db.ts'
 import type { EventBus } from '../src/infra/event-bus.ts'
@@ -18,6 +17,7 @@ import { refreshQueueEstimates } from './estimates.ts'
 import { runJob, type RunningJob } from './runner.ts'
 import { selectBackend } from './ml/backend.ts'
 import { hostname, processGone } from './liveness.ts'
+import { listen, runPasses } from './passes.ts'
 import { createTuningController } from './tuning/controller.ts'
 import { createExportRunner } from './export/runner.ts'
 
@@ -138,13 +138,6 @@ export function createTrainer(options: TrainerOptions): Trainer {
     }
   }
 
-  async function listen<T>(topic: string, handle: (event: T) => void) {
-    const events = await bus.subscribe<T>(topic, closed.signal)
-    void (async () => {
-      for await (const event of events) handle(event)
-    })().catch((error: unknown) => logger.warn({ err: error, topic }, 'trainer subscription ended'))
-  }
-
   return {
     workerId,
     runningJobs: () => [...running.keys()],
@@ -157,21 +150,9 @@ export function createTrainer(options: TrainerOptions): Trainer {
       logger.info({ backend }, 'TensorFlow.js backend')
       // A wake-up during a pass makes the pass look again before it ends (exhaustMap drops it otherwise).
       wake$.subscribe(() => (woken = true))
-      await listen<unknown>(trainingTopics.trainerWake, () => wake$.next())
-      await listen<TrainerStopEvent>(trainingTopics.trainerStop, (event) => running.get(event.jobId)?.stop('stop'))
-      subscription = merge(timer(0, pollMs), wake$)
-        .pipe(
-          // One pass at a time; wake-ups during a pass are covered by the pass or the next poll.
-          exhaustMap(() =>
-            from(schedule()).pipe(
-              catchError((error: unknown) => {
-                logger.error({ err: error }, 'scheduling pass failed')
-                return EMPTY
-              }),
-            ),
-          ),
-        )
-        .subscribe()
+      await listen<unknown>(bus, trainingTopics.trainerWake, closed.signal, logger, () => wake$.next())
+      await listen<TrainerStopEvent>(bus, trainingTopics.trainerStop, closed.signal, logger, (event) => running.get(event.jobId)?.stop('stop'))
+      subscription = runPasses({ pollMs, wake$, pass: schedule, logger, what: 'scheduling' })
       await tunings.start()
       await exports.start()
       logger.info({ workerId, concurrency: options.concurrency }, 'trainer started')

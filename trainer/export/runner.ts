@@ -6,8 +6,7 @@ import { fork } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { EMPTY, Subject, from, merge, timer } from 'rxjs'
-import { catchError, exhaustMap } from 'rxjs/operators'
+import { Subject } from 'rxjs'
 import type { Logger } from 'pino'
 import type { Db, Export, Prisma } from '../../src/infra/db.ts'
 import type { EventBus } from '../../src/infra/event-bus.ts'
@@ -16,6 +15,7 @@ import { exportView, fileExtensions, type ExportFormat, type ExportOptions } fro
 import { ErrorCodes } from '../../src/errors/index.ts'
 import { publishExportUpdated, topics } from '../../src/events/index.ts'
 import { processGone } from '../liveness.ts'
+import { listen, runPasses } from '../passes.ts'
 import type { ExportResult, ExportSpec } from './child.ts'
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url))
@@ -161,22 +161,8 @@ export function createExportRunner(options: ExportRunnerOptions) {
 
   return {
     async start() {
-      const events = await bus.subscribe<unknown>(topics.exportWake, closed.signal)
-      void (async () => {
-        for await (const _event of events) wake$.next()
-      })().catch((error: unknown) => logger.warn({ err: error }, 'export wake subscription ended'))
-      subscription = merge(timer(0, pollMs), wake$)
-        .pipe(
-          exhaustMap(() =>
-            from(pass()).pipe(
-              catchError((error: unknown) => {
-                logger.error({ err: error }, 'export pass failed')
-                return EMPTY
-              }),
-            ),
-          ),
-        )
-        .subscribe()
+      await listen<unknown>(bus, topics.exportWake, closed.signal, logger, () => wake$.next())
+      subscription = runPasses({ pollMs, wake$, pass, logger, what: 'export' })
     },
 
     /** Stops the export in progress; it is queued again for the next trainer. */

@@ -5,8 +5,7 @@
 // trial has. All state lives in the database (trials, their intermediate
 // values), so another trainer takes a tuning over after a crash and goes on
 // where it stopped; the samplers are deterministic given the trials.
-import { EMPTY, Subject, from, merge, timer } from 'rxjs'
-import { catchError, exhaustMap } from 'rxjs/operators'
+import { Subject } from 'rxjs'
 import type { Logger } from 'pino'
 import type { Db, Job, Prisma, Trial, TuningJob } from '../../src/infra/db.ts'
 import type { EventBus } from '../../src/infra/event-bus.ts'
@@ -17,6 +16,7 @@ import { activeTuningStatuses, tuningView, type IntermediateValue, type TrialSta
 import { ErrorCodes } from '../../src/errors/index.ts'
 import { publishTuningUpdated, topics, trainingTopics, type JobMetricsEvent } from '../../src/events/index.ts'
 import { processGone } from '../liveness.ts'
+import { listen, runPasses } from '../passes.ts'
 import { ashaDecision, medianDecision, type PruneDecision, type TrialProgress } from './pruners.ts'
 import { createSampler, type Observation } from './samplers.ts'
 import { createTrial, stopTrialJob, type TrialContext } from './trials.ts'
@@ -417,22 +417,8 @@ export function createTuningController(options: TuningControllerOptions) {
 
   return {
     async start() {
-      const events = await bus.subscribe<unknown>(topics.tuningWake, closed.signal)
-      void (async () => {
-        for await (const _event of events) wake$.next()
-      })().catch((error: unknown) => logger.warn({ err: error }, 'tuning wake subscription ended'))
-      subscription = merge(timer(0, pollMs), wake$)
-        .pipe(
-          exhaustMap(() =>
-            from(pass()).pipe(
-              catchError((error: unknown) => {
-                logger.error({ err: error }, 'tuning pass failed')
-                return EMPTY
-              }),
-            ),
-          ),
-        )
-        .subscribe()
+      await listen<unknown>(bus, topics.tuningWake, closed.signal, logger, () => wake$.next())
+      subscription = runPasses({ pollMs, wake$, pass, logger, what: 'tuning' })
     },
 
     /** Lets go of every tuning so that the next trainer takes them over at once. */
