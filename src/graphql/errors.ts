@@ -7,7 +7,7 @@ import { DomainError, ErrorCodes } from '../errors/index.ts'
 
 const invalidInputCodes = new Set(['GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'GRAPHQL_PARSE_FAILED'])
 
-function originalOf(error: unknown): unknown {
+export function originalOf(error: unknown): unknown {
   let current = error
   while (current instanceof GraphQLError && current.originalError && current.originalError !== current) current = current.originalError
   return current
@@ -30,6 +30,12 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
   }
   if (error instanceof GraphQLError && !error.originalError) return error
   return yogaMaskError(error, message, isDev)
+}
+
+/** A caller's mistake (bad input, not found, forbidden, conflict): worth a debug line, not an error in the service log. */
+export function isClientError(error: unknown): boolean {
+  const original = originalOf(error)
+  return original instanceof DomainError && original.status < 500
 }
 
 /** Gives GraphQL's own request errors (syntax, validation, variable coercion) the contract's E1108. */

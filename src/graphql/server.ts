@@ -15,7 +15,7 @@ import { authenticateForGraphql, type GraphQLContext } from '../context.ts'
 import { DomainError, InvalidInputError } from '../errors/index.ts'
 import type { Principal } from '../services/auth.ts'
 import type { Services } from '../services/index.ts'
-import { maskError, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
+import { isClientError, maskError, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
 import { schema } from './index.ts'
 
 /** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
@@ -35,7 +35,11 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
       debug: (...args: unknown[]) => logger.debug({ args }, 'graphql'),
       info: (...args: unknown[]) => logger.info({ args }, 'graphql'),
       warn: (...args: unknown[]) => logger.warn({ args }, 'graphql'),
-      error: (...args: unknown[]) => logger.error({ err: args.find((arg) => arg instanceof Error), args }, 'graphql'),
+      error: (...args: unknown[]) => {
+        const err = args.find((arg) => arg instanceof Error)
+        if (isClientError(err)) logger.debug({ err }, 'graphql request refused')
+        else logger.error({ err, args }, 'graphql')
+      },
     },
     graphiql: {
       title: 'Training service GraphiQL',
