@@ -1,15 +1,5 @@
 // Learnable datasets for training tests, made by code from a seed.
-
-function createRandom(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { createRandom } from '../../trainer/data/random.ts'
 
 const pick = <T>(random: () => number, items: readonly T[]) => items[Math.floor(random() * items.length)]
 

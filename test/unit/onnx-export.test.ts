@@ -1,127 +1,45 @@
 // ONNX export of the built-in architectures: each model is trained briefly on
 // generated rows, exported, and run in onnxruntime on the raw rows (as a
 // client would send them) against TF.js on encodeInputs of the same rows.
-import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
 import pkg from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRandom, encodeInputs, prepareData, type Row } from '../../trainer/data/index.ts'
+import { afterAll, describe, expect, it } from 'vitest'
+import { encodeInputs, type Row } from '../../trainer/data/index.ts'
 import { exportOnnx, onnxUnsupported, OnnxExportError, preprocessingFromOnnxMetadata, type OnnxExport } from '../../trainer/export/onnx.ts'
 import { quantizeInt8, toFloat16 } from '../../trainer/export/onnx-graph.ts'
 import { activationNames } from '../../trainer/export/onnx-layers.ts'
-import { selectBackend } from '../../trainer/ml/backend.ts'
-import { argMaxRows, predictBatches, toOriginalUnits } from '../../trainer/ml/evaluate.ts'
+import { predictBatches } from '../../trainer/ml/evaluate.ts'
 import { buildModel } from '../../trainer/ml/models.ts'
-import type { Architecture, JobConfig, PreparedData, Preprocessing, Task } from '../../trainer/ml/types.ts'
+import type { Preprocessing } from '../../trainer/ml/types.ts'
+import {
+  baseHyperparameters,
+  cities,
+  createPictures,
+  customerCase,
+  expectInt8KeepsPredictions,
+  flatPixelCnn,
+  identityTable,
+  maxAbsDiff,
+  pictureCase,
+  prepareRows,
+  randomizeWeights,
+  randomRows,
+  reportFigures,
+  targetUnit,
+  textCase,
+  topicTexts,
+  trainedBeforeAll,
+  unusualTexts,
+  useSeededWasm,
+  type ModelCase,
+} from '../helpers/models.ts'
 
 const proto = pkg.onnx
 
-// ---------------------------------------------------------------- generated data
+useSeededWasm(1234)
 
-
-function gaussian(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
-}
-
-const pick = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)]
-
-const syllables = ['ka', 'lo', 'mi', 'ren', 'ta', 'vu', 'shi', 'po', 'ne', 'da', 'ri', 'gu', 'sa', 'mo', 'ze', 'li']
-/** 4096 made-up three-syllable words. */
-const lexicon = syllables.flatMap((a) => syllables.flatMap((b) => syllables.map((c) => a + b + c)))
-const topics = ['sports', 'science', 'music']
-
-/**
- * Texts whose topic shows in a few cue words among common filler words. The
- * filler draws favour the first words, so a 2000-word vocabulary leaves the
- * rare ones out-of-vocabulary; 8-40 tokens, so long texts get cut at 32.
- */
-function topicTexts(count: number, seed: number): Row[] {
-  const random = createRandom(seed)
-  const cues = topics.map((_, t) => lexicon.slice(t * 15, (t + 1) * 15))
-  const filler = lexicon.slice(45, 2800)
-  return Array.from({ length: count }, (_, i) => {
-    const topic = i % topics.length
-    const words = Array.from({ length: 8 + Math.floor(random() * 32) }, () =>
-      random() < 0.2 ? pick(cues[topic], random) : filler[Math.floor(filler.length * random() ** 2)],
-    )
-    words[0] = words[0][0].toUpperCase() + words[0].slice(1)
-    return { text: `${words.join(' ')}${random() < 0.5 ? '.' : '!'}`, topic: topics[topic] }
-  })
-}
-
-/** Texts no training row looks like: empty, missing, all out-of-vocabulary, upper-case cues, CJK characters, far too long. */
-const unusualTexts: Row[] = [
-  { text: '', topic: 'sports' },
-  { text: null, topic: 'sports' },
-  { text: 'Qwx zzyv, plorb!', topic: 'science' },
-  { text: `${lexicon[16].toUpperCase()} ${lexicon[17].toUpperCase()} 音乐`, topic: 'science' },
-  { text: Array.from({ length: 80 }, (_, i) => lexicon[30 + (i % 15)]).join(' '), topic: 'music' },
-]
-
-const cities = ['Lyon', 'Oslo', 'Quito', 'Pune', 'Accra', 'Hanoi']
-const cityEffect = [0.8, -0.6, 0.2, -0.3, 0.5, -0.9]
-const plans = ['basic', 'pro', 'team']
-
-/** Customers with numeric (large-valued, boolean, sometimes missing) and categorical columns; `score` drives both targets. */
-function customers(count: number, seed: number, task: Task): Row[] {
-  const random = createRandom(seed)
-  return Array.from({ length: count }, () => {
-    const income = 52_000 + 15_000 * gaussian(random)
-    const age = 40 + 12 * gaussian(random)
-    const city = Math.floor(random() * cities.length)
-    const plan = Math.floor(random() * plans.length)
-    const member = random() < 0.4
-    const score = (income - 52_000) / 15_000 + (0.6 * (age - 40)) / 12 + cityEffect[city] + (plan - 1) * 0.4 + (member ? 0.5 : 0) + 0.2 * gaussian(random)
-    const label = task === 'tabular-regression' ? 180 + 40 * score : score < -0.5 ? 'low' : score < 0.6 ? 'mid' : 'high'
-    return {
-      income: random() < 0.05 ? null : Math.round(income),
-      age: random() < 0.05 ? (random() < 0.5 ? '' : Number.NaN) : Math.round(age),
-      city: random() < 0.05 ? null : cities[city],
-      plan: plans[plan],
-      member,
-      label,
-    }
-  })
-}
-
-/** A city training never saw, every value missing, NaN, numbers as text. */
-const unusualCustomers: Row[] = [
-  { income: 61_000, age: 35, city: 'Atlantis', plan: 'pro', member: true },
-  { income: null, age: null, city: null, plan: '', member: null },
-  { income: Number.NaN, age: 51, city: 'Oslo', plan: 'team', member: false },
-  { income: '48000', age: '29', city: 'Pune', plan: 'basic', member: true },
-]
-
-const image = { width: 16, height: 12, channels: 3 }
-const pixelColumns = Array.from({ length: image.width * image.height * image.channels }, (_, i) => `p${i}`)
-const positions = ['left', 'center', 'right']
-
-/** Noisy 0-255 RGB images with a faint square in the left, centre or right third, tinted per position (hard enough that outputs do not saturate). */
-function pictures(count: number, seed: number): Row[] {
-  const random = createRandom(seed)
-  return Array.from({ length: count }, (_, n) => {
-    const position = n % positions.length
-    const x0 = Math.floor((position * image.width) / 3 + random() * 2)
-    const y0 = Math.floor(random() * (image.height - 4))
-    const row: Row = { label: positions[position] }
-    for (let y = 0; y < image.height; y++) {
-      for (let x = 0; x < image.width; x++) {
-        const inside = x >= x0 && x < x0 + 4 && y >= y0 && y < y0 + 4
-        for (let c = 0; c < image.channels; c++) {
-          const base = inside ? (c === position ? 190 : 130) : 90
-          row[pixelColumns[(y * image.width + x) * image.channels + c]] = Math.round(Math.min(255, Math.max(0, base + 40 * gaussian(random))))
-        }
-      }
-    }
-    return row
-  })
-}
-
-/** Pictures with missing pixels (null, empty text). */
-function damagedPictures(seed: number): Row[] {
-  return pictures(3, seed).map((row, i) => ({ ...row, [pixelColumns[5 * i]]: null, [pixelColumns[100 + i]]: '' }))
-}
+const pictures = createPictures({ width: 16, height: 12, channels: 3 }, 4)
 
 // ---------------------------------------------------------------- the client side: raw rows as ONNX inputs
 
@@ -164,20 +82,6 @@ async function runOnnx(exported: OnnxExport, feeds: Record<string, ort.Tensor>):
   }
 }
 
-/** TF.js on the encoded rows, regression values in original units. */
-async function predictTf(model: tfl.LayersModel, data: PreparedData, rows: Row[]): Promise<Float32Array> {
-  const { x, count } = encodeInputs(data.preprocessing, rows)
-  const outputs = await predictBatches(model, x, count, data.inputShape, 128)
-  return data.preprocessing.kind === 'tabular' ? toOriginalUnits(outputs, data.preprocessing.target) : outputs
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
-}
-
 function decode(exported: OnnxExport) {
   return proto.ModelProto.decode(exported.bytes)
 }
@@ -193,163 +97,47 @@ function opTypes(exported: OnnxExport): Set<string> {
   return new Set(decode(exported).graph!.node!.map((node) => node.opType!))
 }
 
-// ---------------------------------------------------------------- training
+// ---------------------------------------------------------------- the built-in architectures
 
-const baseHyperparameters: JobConfig['hyperparameters'] = {
-  learningRate: 0.005,
-  batchSize: 32,
-  epochs: 1,
-  warmupSteps: 0,
-  weightDecay: 0,
-  gradientClipping: null,
-  lrSchedule: 'constant',
-  dropout: 0.1,
-}
-
-function prepare(task: Task, rows: Row[], hyperparameters: JobConfig['hyperparameters'], metadata?: Record<string, unknown>): PreparedData {
-  const dataset = { id: 'dataset-onnx', validationSplit: 0.1, testSplit: 0.3 }
-  return prepareData({ task, rows, columns: [], dataset, hyperparameters, seed: 7, metadata })
-}
-
-/** A few epochs of Adam: enough for decisive outputs, far from the training loop's full run. */
-async function train(model: tfl.LayersModel, data: PreparedData, epochs: number): Promise<void> {
-  const regression = data.numClasses === null
-  model.compile({ optimizer: tf.train.adam(0.005), loss: regression ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' })
-  const { train } = data
-  const x = tf.tensor(train.x, [train.count, ...data.inputShape], data.inputDtype)
-  const y = regression ? tf.tensor2d(train.y, [train.count, 1]) : tf.tensor1d(Float32Array.from(train.y))
-  await model.fit(x, y, { epochs, batchSize: 32, verbose: 0 })
-  tf.dispose([x, y])
-}
-
-interface Case {
-  name: string
-  task: Task
-  architecture: Architecture
-  rows: () => Row[]
-  unusual: Row[]
-  hyperparameters: Partial<JobConfig['hyperparameters']>
-  metadata?: Record<string, unknown>
-  epochs: number
+interface Case extends ModelCase {
   /** Ops the optimized float32 graph folds away. */
   folded: string[]
 }
 
 const textSizes = { vocabSize: 2000, maxSequenceLength: 32 }
+/** 8-40 tokens: long texts get cut at 32. */
+const texts = { count: 900, words: [8, 40] } as const
+const mlp = { hyperparameters: { hiddenSize: 256, numLayers: 2 }, epochs: 8 }
 const cases: Case[] = [
-  {
-    name: 'text bag-of-embeddings',
-    task: 'text-classification',
-    architecture: 'bag-of-embeddings',
-    rows: () => topicTexts(900, 11),
-    unusual: unusualTexts,
-    hyperparameters: { ...textSizes, embeddingDim: 64 },
-    epochs: 3,
-    folded: [],
-  },
-  {
-    name: 'text cnn',
-    task: 'text-classification',
-    architecture: 'cnn',
-    rows: () => topicTexts(900, 11),
-    unusual: unusualTexts,
-    // An even kernel pads one more position after than before.
-    hyperparameters: { ...textSizes, embeddingDim: 64, filters: 64, kernelSize: 4, numLayers: 2 },
-    epochs: 2,
-    folded: [],
-  },
-  {
-    name: 'text transformer',
-    task: 'text-classification',
-    architecture: 'transformer',
-    rows: () => topicTexts(900, 11),
-    unusual: unusualTexts,
-    // embeddingDim ≠ hiddenSize adds the projection: a Dense on [batch, length, dim].
-    hyperparameters: { ...textSizes, hiddenSize: 64, embeddingDim: 48, numHeads: 4, numLayers: 2 },
-    epochs: 3,
-    folded: [],
-  },
-  {
-    name: 'tabular mlp classification',
-    task: 'tabular-classification',
-    architecture: 'mlp',
-    rows: () => customers(1000, 21, 'tabular-classification'),
-    unusual: unusualCustomers,
-    hyperparameters: { hiddenSize: 256, numLayers: 2 },
-    epochs: 8,
-    folded: ['OneHot', 'Concat', 'Sub', 'Div'],
-  },
-  {
-    name: 'tabular mlp regression',
-    task: 'tabular-regression',
-    architecture: 'mlp',
-    rows: () => customers(1000, 22, 'tabular-regression'),
-    unusual: unusualCustomers,
-    hyperparameters: { hiddenSize: 256, numLayers: 2 },
-    epochs: 8,
-    folded: ['OneHot', 'Concat', 'Sub', 'Div', 'Mul'],
-  },
-  {
-    name: 'image cnn',
-    task: 'image-classification',
-    architecture: 'cnn',
-    rows: () => pictures(600, 31),
-    unusual: damagedPictures(32),
-    metadata: image,
-    hyperparameters: { filters: 16, kernelSize: 3, numLayers: 2, hiddenSize: 128 },
-    epochs: 3,
-    folded: ['Div'],
-  },
+  { ...textCase('bag-of-embeddings', texts, { hyperparameters: { ...textSizes, embeddingDim: 64 }, epochs: 3 }), folded: [] },
+  // An even kernel pads one more position after than before.
+  { ...textCase('cnn', texts, { hyperparameters: { ...textSizes, embeddingDim: 64, filters: 64, kernelSize: 4, numLayers: 2 }, epochs: 2 }), folded: [] },
+  // embeddingDim ≠ hiddenSize adds the projection: a Dense on [batch, length, dim].
+  { ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 64, embeddingDim: 48, numHeads: 4, numLayers: 2 }, epochs: 3 }), folded: [] },
+  { ...customerCase('tabular-classification', 1000, mlp), folded: ['OneHot', 'Concat', 'Sub', 'Div'] },
+  { ...customerCase('tabular-regression', 1000, mlp), folded: ['OneHot', 'Concat', 'Sub', 'Div', 'Mul'] },
+  { ...pictureCase(pictures, 600, { hyperparameters: { filters: 16, kernelSize: 3, numLayers: 2, hiddenSize: 128 }, epochs: 3 }), folded: ['Div'] },
 ]
 
-// ---------------------------------------------------------------- tests
-
-const figures: string[] = []
-const realRandom = Math.random
-
-beforeAll(async () => {
-  // Weight initialization and shuffling draw from Math.random: seeded, the thresholds below are reproducible.
-  Math.random = createRandom(1234)
-  expect((await selectBackend({ prefer: 'wasm' })).name).toBe('wasm')
-})
-
-afterAll(() => {
-  Math.random = realRandom
-  console.log(['ONNX export (bytes: fp32 plain/optimized, int8, float16; max |diff| vs TF.js)', ...figures].join('\n'))
-})
+const figures = reportFigures('ONNX export (bytes: fp32 plain/optimized, int8, float16; max |diff| vs TF.js)')
 
 for (const c of cases) {
   describe(c.name, () => {
-    let data: PreparedData
-    let model: tfl.LayersModel
-    let rows: Row[]
-    let heldOut: Row[]
-    let expected: Float32Array
+    const trained = trainedBeforeAll(c)
     const exports = new Map<string, OnnxExport>()
     const diffs = new Map<string, number>()
     let int8Accuracy = ''
 
     const exported = (optimize: boolean, quantize: 'int8' | 'float16' | null) => {
       const key = `${optimize}/${quantize}`
-      if (!exports.has(key)) exports.set(key, exportOnnx(model, data.preprocessing, { optimize, quantize, metadata: { jobId: 'job-onnx-test' } }))
+      if (!exports.has(key)) exports.set(key, exportOnnx(trained.model, trained.data.preprocessing, { optimize, quantize, metadata: { jobId: 'job-onnx-test' } }))
       return exports.get(key)!
     }
     const compare = async (optimize: boolean, quantize: 'int8' | 'float16' | null) => {
-      const output = await runOnnx(exported(optimize, quantize), feedsFor(data.preprocessing, rows))
-      diffs.set(`${optimize}/${quantize}`, maxAbsDiff(output, expected))
+      const output = await runOnnx(exported(optimize, quantize), feedsFor(trained.data.preprocessing, trained.rows))
+      diffs.set(`${optimize}/${quantize}`, maxAbsDiff(output, trained.expected))
       return output
     }
-
-    beforeAll(async () => {
-      const all = c.rows()
-      const hyperparameters = { ...baseHyperparameters, ...c.hyperparameters }
-      data = prepare(c.task, all, hyperparameters, c.metadata)
-      model = buildModel({ task: c.task, architecture: c.architecture, data, hyperparameters })
-      await train(model, data, c.epochs)
-      heldOut = data.test.rows.map((i) => all[i])
-      rows = [...heldOut, ...c.unusual]
-      expected = await predictTf(model, data, rows)
-    }, 60_000)
 
     afterAll(() => {
       const size = (q: 'int8' | 'float16' | null, optimize = true) => exports.get(`${optimize}/${q}`)?.bytes.length ?? NaN
@@ -361,9 +149,9 @@ for (const c of cases) {
     })
 
     it('matches TF.js within 1e-4 on raw rows in float32, optimized or not', async () => {
-      expect(onnxUnsupported(model)).toBeNull()
+      expect(onnxUnsupported(trained.model)).toBeNull()
       for (const optimize of [false, true]) {
-        expect(maxAbsDiff(await compare(optimize, null), expected), `optimize ${optimize}`).toBeLessThanOrEqual(1e-4)
+        expect(maxAbsDiff(await compare(optimize, null), trained.expected), `optimize ${optimize}`).toBeLessThanOrEqual(1e-4)
       }
       const plain = opTypes(exported(false, null))
       const optimized = opTypes(exported(true, null))
@@ -384,8 +172,8 @@ for (const c of cases) {
       expect(declared(graph.output)).toEqual(exportedModel.outputs.map(({ name, shape }) => ({ name, shape })))
       const metadata = Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]))
       expect(metadata).toMatchObject({ task: c.task, jobId: 'job-onnx-test', inputs: JSON.stringify(exportedModel.inputs), outputs: JSON.stringify(exportedModel.outputs) })
-      expect(preprocessingFromOnnxMetadata(metadata)).toEqual(data.preprocessing)
-      const pre = data.preprocessing
+      const pre = trained.data.preprocessing
+      expect(preprocessingFromOnnxMetadata(metadata)).toEqual(pre)
       if (pre.labels) expect(JSON.parse(metadata.labels)).toEqual(pre.labels)
       expect(exportedModel.outputs[0].name).toBe(c.task === 'tabular-regression' ? 'value' : 'probabilities')
       if (pre.kind === 'text') {
@@ -398,8 +186,7 @@ for (const c of cases) {
     })
 
     it('stays within 1e-2 with float16 weights (of the target std for regression)', async () => {
-      const unit = data.preprocessing.kind === 'tabular' ? (data.preprocessing.target?.std ?? 1) : 1
-      expect(maxAbsDiff(await compare(true, 'float16'), expected)).toBeLessThanOrEqual(1e-2 * unit)
+      expect(maxAbsDiff(await compare(true, 'float16'), trained.expected)).toBeLessThanOrEqual(1e-2 * targetUnit(trained.data))
       expect(opTypes(exported(true, 'float16')).has('Cast')).toBe(true)
     })
 
@@ -407,45 +194,12 @@ for (const c of cases) {
       const int8 = exported(true, 'int8')
       expect(int8.bytes.length / exported(true, null).bytes.length).toBeLessThanOrEqual(0.3)
       expect(opTypes(int8).has('DequantizeLinear')).toBe(true)
-      const output = await compare(true, 'int8')
-      if (c.task === 'tabular-regression') {
-        // A quantization error far below the model's own error: within 2% of the target's spread.
-        const target = data.preprocessing.kind === 'tabular' ? data.preprocessing.target! : { std: 1 }
-        expect(maxAbsDiff(output, expected)).toBeLessThanOrEqual(0.02 * target.std)
-        return
-      }
-      const classes = data.numClasses!
-      const before = argMaxRows(expected, classes)
-      const after = argMaxRows(output, classes)
-      const agreeing = before.filter((p, i) => p === after[i]).length
-      expect(agreeing / rows.length).toBeGreaterThanOrEqual(0.99)
-      const { labels, labelColumn } = data.preprocessing
-      const accuracy = (predicted: Int32Array) => heldOut.filter((row, i) => labels![predicted[i]] === String(row[labelColumn])).length / heldOut.length
-      int8Accuracy = `; accuracy fp32 ${accuracy(before).toFixed(3)}, int8 ${accuracy(after).toFixed(3)}, agreement ${agreeing}/${rows.length}`
-      expect(accuracy(before)).toBeGreaterThan(0.8)
-      expect(accuracy(before) - accuracy(after)).toBeLessThanOrEqual(0.01)
+      int8Accuracy = expectInt8KeepsPredictions(trained, await compare(true, 'int8'))
     })
   })
 }
 
 // ---------------------------------------------------------------- layer configurations beyond the built-in models
-
-/** Numeric-only tabular preprocessing that leaves values as they are (mean 0, std 1). */
-function identityTable(inputs: number, outputs: number): Preprocessing {
-  const features = Array.from({ length: inputs }, (_, i) => ({ column: `f${i}`, type: 'numeric' as const, mean: 0, std: 1 }))
-  const labels = Array.from({ length: outputs }, (_, i) => `class${i}`)
-  return { kind: 'tabular', labelColumn: 'label', features, inputSize: inputs, labels, target: null }
-}
-
-function randomRows(count: number, inputs: number, seed: number): Row[] {
-  const random = createRandom(seed)
-  return Array.from({ length: count }, () => Object.fromEntries(Array.from({ length: inputs }, (_, i) => [`f${i}`, 2 * gaussian(random)])))
-}
-
-/** Every weight redrawn from N(0, 0.5²): biases too, so none of them is trivially 0. */
-function randomizeWeights(model: tfl.LayersModel): void {
-  tf.tidy(() => model.setWeights(model.getWeights().map((w) => tf.mul(tf.randomNormal(w.shape), 0.5))))
-}
 
 /** Max |ONNX - TF.js| over `rows`, plain and optimized. */
 async function differences(model: tfl.LayersModel, preprocessing: Preprocessing, rows: Row[]): Promise<number[]> {
@@ -483,13 +237,10 @@ describe('layer mappings', () => {
   })
 
   it('exports the image cnn built for flat pixel rows (a Reshape first), folding the scale through it', async () => {
-    const all = pictures(40, 41)
-    const hyperparameters = { ...baseHyperparameters, filters: 4, hiddenSize: 8 }
-    const data = prepare('image-classification', all, hyperparameters, image)
-    const model = buildModel({ task: 'image-classification', architecture: 'cnn', data: { ...data, inputShape: [pixelColumns.length] }, hyperparameters })
+    const all = pictures.rows(40, 41)
+    const { data, model } = flatPixelCnn(pictures, all)
     expect(model.layers.map((l) => l.getClassName())).toContain('Reshape')
-    randomizeWeights(model)
-    const [plain, optimized] = await differences(model, data.preprocessing, [...all, ...damagedPictures(42)])
+    const [plain, optimized] = await differences(model, data.preprocessing, [...all, ...pictures.damaged(42)])
     expect(Math.max(plain, optimized)).toBeLessThanOrEqual(1e-4)
     expect(opTypes(exportOnnx(model, data.preprocessing, { optimize: true, quantize: null })).has('Div')).toBe(false)
   })
@@ -497,9 +248,9 @@ describe('layer mappings', () => {
 
 describe('saved models', () => {
   it('exports a transformer rebuilt from its saved JSON, as checkpoints load it', async () => {
-    const all = topicTexts(60, 51)
+    const all = topicTexts(60, 51, [8, 40])
     const hyperparameters = { ...baseHyperparameters, vocabSize: 300, maxSequenceLength: 12, hiddenSize: 16, numHeads: 2, numLayers: 1 }
-    const data = prepare('text-classification', all, hyperparameters)
+    const data = prepareRows('text-classification', all, hyperparameters)
     const original = buildModel({ task: 'text-classification', architecture: 'transformer', data, hyperparameters })
     randomizeWeights(original)
     const restored = await tfl.models.modelFromJSON(JSON.parse(original.toJSON(null, true) as string))

@@ -15,6 +15,7 @@ import { buildModel } from '../../trainer/ml/models.ts'
 import { trainLoop } from '../../trainer/ml/train-loop.ts'
 import type { Architecture, JobConfig, Preprocessing, Task, TrainingReporter } from '../../trainer/ml/types.ts'
 import { createPredictor, type ModelRef, type Prediction, type PredictorOptions } from '../../trainer/serving.ts'
+import { jobConfig } from '../helpers/models.ts'
 
 // ---------------------------------------------------------------- generated datasets
 
@@ -79,40 +80,6 @@ function barImages(count: number, random: () => number): Row[] {
 
 // ---------------------------------------------------------------- training, as trainer/worker/child.ts does it
 
-function jobConfig(task: Task, architecture: Architecture, hyperparameters: Partial<JobConfig['hyperparameters']>): JobConfig {
-  return {
-    name: 'predict-test',
-    description: null,
-    priority: 0,
-    model: { baseModel: 'test', task, architecture },
-    dataset: { id: 'dataset-test', validationSplit: 0.1, testSplit: 0 },
-    hyperparameters: {
-      learningRate: 0.01,
-      batchSize: 32,
-      epochs: 10,
-      warmupSteps: 0,
-      weightDecay: 0,
-      gradientClipping: null,
-      lrSchedule: 'constant',
-      dropout: 0,
-      ...hyperparameters,
-    },
-    resources: { instanceType: 'cpu.small', instanceCount: 1, distributed: false },
-    output: { checkpointInterval: null, saveBestOnly: false, exportFormat: null },
-    options: {
-      enableEarlyStopping: false,
-      earlyStoppingPatience: 3,
-      earlyStoppingMetric: 'valLoss',
-      earlyStoppingMinDelta: 0,
-      enableMixedPrecision: false,
-      enableLogging: false,
-      seed: 7,
-      maxRetries: 0,
-      maxRuntimeSeconds: null,
-    },
-  }
-}
-
 const quietReporter: TrainingReporter = {
   log: () => {},
   step: () => {},
@@ -131,7 +98,11 @@ interface TrainedJob {
 let dataDir: string
 
 async function trainJob(jobId: string, task: Task, architecture: Architecture, rows: Row[], hyperparameters: Partial<JobConfig['hyperparameters']>): Promise<TrainedJob> {
-  const config = jobConfig(task, architecture, hyperparameters)
+  const config = jobConfig(task, architecture, {
+    dataset: { testSplit: 0 },
+    hyperparameters: { epochs: 10, ...hyperparameters },
+    options: { enableLogging: false, seed: 7 },
+  })
   const data = prepareData({ task, rows, columns: [], dataset: config.dataset, hyperparameters: config.hyperparameters, seed: config.options.seed })
   const checkpointDir = join(dataDir, 'checkpoints', jobId)
   await mkdir(checkpointDir, { recursive: true })

@@ -10,118 +10,36 @@ import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
 import { strFromU8, unzipSync } from 'fflate'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeInputs, prepareData, type Row } from '../../trainer/data/index.ts'
+import { encodeInputs, type Row } from '../../trainer/data/index.ts'
 import { exportTfjs, TfjsExportError, tfjsUnsupported, type TfjsExport, type TfjsExportOptions } from '../../trainer/export/tfjs.ts'
 import type { FeatureSlot, TfjsTensorSpec } from '../../trainer/export/tfjs-docs.ts'
 import { quantizeUint8 } from '../../trainer/export/tfjs-weights.ts'
-import { selectBackend } from '../../trainer/ml/backend.ts'
-import { argMaxRows, predictBatches, toOriginalUnits } from '../../trainer/ml/evaluate.ts'
+import { predictBatches } from '../../trainer/ml/evaluate.ts'
 import '../../trainer/ml/layers/index.ts'
-import { buildModel } from '../../trainer/ml/models.ts'
-import type { Architecture, JobConfig, PreparedData, Preprocessing, Task } from '../../trainer/ml/types.ts'
+import type { Preprocessing, Task } from '../../trainer/ml/types.ts'
+import {
+  createPictures,
+  customerCase,
+  expectInt8KeepsPredictions,
+  flatPixelCnn,
+  identityTable,
+  lexicon,
+  maxAbsDiff,
+  pictureCase,
+  predictEncoded,
+  randomizeWeights,
+  randomRows,
+  reportFigures,
+  targetUnit,
+  textCase,
+  trainedBeforeAll,
+  useSeededWasm,
+  type ModelCase,
+} from '../helpers/models.ts'
 
-// ---------------------------------------------------------------- generated data
+useSeededWasm(1234)
 
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-function gaussian(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
-}
-
-const pick = <T>(items: readonly T[], random: () => number): T => items[Math.floor(random() * items.length)]
-
-const syllables = ['ka', 'lo', 'mi', 'ren', 'ta', 'vu', 'shi', 'po', 'ne', 'da', 'ri', 'gu', 'sa', 'mo', 'ze', 'li']
-const lexicon = syllables.flatMap((a) => syllables.flatMap((b) => syllables.map((c) => a + b + c)))
-const topics = ['sports', 'science', 'music']
-
-/** Texts whose topic shows in a few cue words among frequent and rare (out-of-vocabulary) filler words; long ones get cut. */
-function topicTexts(count: number, seed: number): Row[] {
-  const random = prng(seed)
-  const cues = topics.map((_, t) => lexicon.slice(t * 15, (t + 1) * 15))
-  const filler = lexicon.slice(45, 2800)
-  return Array.from({ length: count }, (_, i) => {
-    const topic = i % topics.length
-    const words = Array.from({ length: 6 + Math.floor(random() * 24) }, () =>
-      random() < 0.2 ? pick(cues[topic], random) : filler[Math.floor(filler.length * random() ** 2)],
-    )
-    return { text: `${words.join(' ')}${random() < 0.5 ? '.' : '!'}`, topic: topics[topic] }
-  })
-}
-
-const unusualTexts: Row[] = [
-  { text: '', topic: 'sports' },
-  { text: null, topic: 'sports' },
-  { text: 'Qwx zzyv, plorb!', topic: 'science' },
-  { text: Array.from({ length: 80 }, (_, i) => lexicon[30 + (i % 15)]).join(' '), topic: 'music' },
-]
-
-const cities = ['Lyon', 'Oslo', 'Quito', 'Pune', 'Accra', 'Hanoi']
-const cityEffect = [0.8, -0.6, 0.2, -0.3, 0.5, -0.9]
-const plans = ['basic', 'pro', 'team']
-
-/** Customers with large-valued, boolean and sometimes missing numeric columns and categorical ones; `score` drives both targets. */
-function customers(count: number, seed: number, task: Task): Row[] {
-  const random = prng(seed)
-  return Array.from({ length: count }, () => {
-    const income = 52_000 + 15_000 * gaussian(random)
-    const age = 40 + 12 * gaussian(random)
-    const city = Math.floor(random() * cities.length)
-    const plan = Math.floor(random() * plans.length)
-    const member = random() < 0.4
-    const score = (income - 52_000) / 15_000 + (0.6 * (age - 40)) / 12 + cityEffect[city] + (plan - 1) * 0.4 + (member ? 0.5 : 0) + 0.2 * gaussian(random)
-    const label = task === 'tabular-regression' ? 180 + 40 * score : score < -0.5 ? 'low' : score < 0.6 ? 'mid' : 'high'
-    return {
-      income: random() < 0.05 ? null : Math.round(income),
-      age: random() < 0.05 ? (random() < 0.5 ? '' : Number.NaN) : Math.round(age),
-      city: random() < 0.05 ? null : cities[city],
-      plan: plans[plan],
-      member,
-      label,
-    }
-  })
-}
-
-const unusualCustomers: Row[] = [
-  { income: 61_000, age: 35, city: 'Atlantis', plan: 'pro', member: true },
-  { income: null, age: null, city: null, plan: '', member: null },
-  { income: '48000', age: '29', city: 'Pune', plan: 'basic', member: true },
-]
-
-const image = { width: 12, height: 10, channels: 3 }
-const pixelColumns = Array.from({ length: image.width * image.height * image.channels }, (_, i) => `p${i}`)
-const positions = ['left', 'center', 'right']
-
-/** Noisy 0-255 RGB images with a faint square in the left, centre or right third, tinted per position. */
-function pictures(count: number, seed: number): Row[] {
-  const random = prng(seed)
-  return Array.from({ length: count }, (_, n) => {
-    const position = n % positions.length
-    const x0 = Math.floor((position * image.width) / 3 + random() * 2)
-    const y0 = Math.floor(random() * (image.height - 4))
-    const row: Row = { label: positions[position] }
-    for (let y = 0; y < image.height; y++) {
-      for (let x = 0; x < image.width; x++) {
-        const inside = x >= x0 && x < x0 + 3 && y >= y0 && y < y0 + 3
-        for (let c = 0; c < image.channels; c++) {
-          const base = inside ? (c === position ? 190 : 130) : 90
-          row[pixelColumns[(y * image.width + x) * image.channels + c]] = Math.round(Math.min(255, Math.max(0, base + 40 * gaussian(random))))
-        }
-      }
-    }
-    return row
-  })
-}
-
-const damagedPictures = (seed: number): Row[] => pictures(3, seed).map((row, i) => ({ ...row, [pixelColumns[5 * i]]: null, [pixelColumns[100 + i]]: '' }))
+const pictures = createPictures({ width: 12, height: 10, channels: 3 }, 3)
 
 // ---------------------------------------------------------------- the client side: an unzipped archive in plain TF.js
 
@@ -203,184 +121,54 @@ async function predictArchive(archive: Archive, rows: Row[]): Promise<Float32Arr
   return result
 }
 
-/** The service's model on the encoded rows, regression values in original units. */
-async function predictService(model: tfl.LayersModel, data: PreparedData, rows: Row[]): Promise<Float32Array> {
-  const { x, count } = encodeInputs(data.preprocessing, rows)
-  const outputs = await predictBatches(model, x, count, data.inputShape, 128)
-  return data.preprocessing.kind === 'tabular' ? toOriginalUnits(outputs, data.preprocessing.target) : outputs
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length)
-  let worst = 0
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]))
-  return worst
-}
-
 function layerClasses(archive: Archive): string[] {
   const topology = archive.modelJson.modelTopology as { config: { layers: { class_name: string }[] } }
   return topology.config.layers.map((layer) => layer.class_name)
 }
 
-// ---------------------------------------------------------------- training
+// ---------------------------------------------------------------- the built-in architectures
 
-const baseHyperparameters: JobConfig['hyperparameters'] = {
-  learningRate: 0.005,
-  batchSize: 32,
-  epochs: 1,
-  warmupSteps: 0,
-  weightDecay: 0,
-  gradientClipping: null,
-  lrSchedule: 'constant',
-  dropout: 0.1,
-}
-
-function prepare(task: Task, rows: Row[], hyperparameters: JobConfig['hyperparameters'], metadata?: Record<string, unknown>): PreparedData {
-  const dataset = { id: 'dataset-tfjs', validationSplit: 0.1, testSplit: 0.3 }
-  return prepareData({ task, rows, columns: [], dataset, hyperparameters, seed: 7, metadata })
-}
-
-/** A few epochs of Adam: decisive outputs, far from a full training run. Compiling also gives the model a training config. */
-async function train(model: tfl.LayersModel, data: PreparedData, epochs: number): Promise<void> {
-  const regression = data.numClasses === null
-  model.compile({ optimizer: tf.train.adam(0.005), loss: regression ? 'meanSquaredError' : 'sparseCategoricalCrossentropy' })
-  const { train } = data
-  const x = tf.tensor(train.x, [train.count, ...data.inputShape], data.inputDtype)
-  const y = regression ? tf.tensor2d(train.y, [train.count, 1]) : tf.tensor1d(Float32Array.from(train.y))
-  await model.fit(x, y, { epochs, batchSize: 32, verbose: 0 })
-  tf.dispose([x, y])
-}
-
-interface Case {
-  name: string
-  task: Task
-  architecture: Architecture
-  rows: () => Row[]
-  unusual: Row[]
-  hyperparameters: Partial<JobConfig['hyperparameters']>
-  metadata?: Record<string, unknown>
-  epochs: number
+interface Case extends ModelCase {
   customLayers: boolean
 }
 
 const textSizes = { vocabSize: 2000, maxSequenceLength: 24 }
+/** 6-30 tokens: long texts get cut at 24. */
+const texts = { count: 600, words: [6, 30] } as const
+const mlp = { hyperparameters: { hiddenSize: 256, numLayers: 2 }, epochs: 6 }
 const cases: Case[] = [
-  {
-    name: 'text bag-of-embeddings',
-    task: 'text-classification',
-    architecture: 'bag-of-embeddings',
-    rows: () => topicTexts(600, 11),
-    unusual: unusualTexts,
-    hyperparameters: { ...textSizes, embeddingDim: 64 },
-    epochs: 4,
-    customLayers: true,
-  },
-  {
-    name: 'text cnn',
-    task: 'text-classification',
-    architecture: 'cnn',
-    rows: () => topicTexts(600, 11),
-    unusual: unusualTexts,
-    hyperparameters: { ...textSizes, embeddingDim: 32, filters: 32, kernelSize: 3, numLayers: 1 },
-    epochs: 2,
-    customLayers: false,
-  },
-  {
-    name: 'text transformer',
-    task: 'text-classification',
-    architecture: 'transformer',
-    rows: () => topicTexts(600, 11),
-    unusual: unusualTexts,
-    hyperparameters: { ...textSizes, hiddenSize: 32, embeddingDim: 32, numHeads: 2, numLayers: 1 },
-    epochs: 3,
-    customLayers: true,
-  },
-  {
-    name: 'tabular mlp classification',
-    task: 'tabular-classification',
-    architecture: 'mlp',
-    rows: () => customers(800, 21, 'tabular-classification'),
-    unusual: unusualCustomers,
-    hyperparameters: { hiddenSize: 256, numLayers: 2 },
-    epochs: 6,
-    customLayers: false,
-  },
-  {
-    name: 'tabular mlp regression',
-    task: 'tabular-regression',
-    architecture: 'mlp',
-    rows: () => customers(800, 22, 'tabular-regression'),
-    unusual: unusualCustomers,
-    hyperparameters: { hiddenSize: 256, numLayers: 2 },
-    epochs: 6,
-    customLayers: false,
-  },
-  {
-    name: 'image cnn',
-    task: 'image-classification',
-    architecture: 'cnn',
-    rows: () => pictures(450, 31),
-    unusual: damagedPictures(32),
-    metadata: image,
-    hyperparameters: { filters: 8, kernelSize: 3, numLayers: 2, hiddenSize: 64 },
-    epochs: 3,
-    customLayers: false,
-  },
+  { ...textCase('bag-of-embeddings', texts, { hyperparameters: { ...textSizes, embeddingDim: 64 }, epochs: 4 }), customLayers: true },
+  { ...textCase('cnn', texts, { hyperparameters: { ...textSizes, embeddingDim: 32, filters: 32, kernelSize: 3, numLayers: 1 }, epochs: 2 }), customLayers: false },
+  { ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 32, embeddingDim: 32, numHeads: 2, numLayers: 1 }, epochs: 3 }), customLayers: true },
+  { ...customerCase('tabular-classification', 800, mlp), customLayers: false },
+  { ...customerCase('tabular-regression', 800, mlp), customLayers: false },
+  { ...pictureCase(pictures, 450, { hyperparameters: { filters: 8, kernelSize: 3, numLayers: 2, hiddenSize: 64 }, epochs: 3 }), customLayers: false },
 ]
 
-// ---------------------------------------------------------------- tests
-
-const figures: string[] = []
-const realRandom = Math.random
-
-beforeAll(async () => {
-  // Weight initialization and shuffling draw from Math.random: seeded, the thresholds below are reproducible.
-  Math.random = prng(1234)
-  expect((await selectBackend({ prefer: 'wasm' })).name).toBe('wasm')
-})
-
-afterAll(() => {
-  Math.random = realRandom
-  console.log(['TF.js export (weight bytes fp32/int8/float16, archive bytes fp32/int8; max |diff| vs the service model)', ...figures].join('\n'))
-})
+const figures = reportFigures('TF.js export (weight bytes fp32/int8/float16, archive bytes fp32/int8; max |diff| vs the service model)')
 
 type Variant = Pick<TfjsExportOptions, 'optimize' | 'quantize'>
 const variantKey = ({ optimize, quantize }: Variant) => `${optimize}/${quantize}`
 
 for (const c of cases) {
   describe(c.name, () => {
-    let data: PreparedData
-    let model: tfl.LayersModel
-    let rows: Row[]
-    let heldOut: Row[]
-    let expected: Float32Array
+    const trained = trainedBeforeAll(c)
     const exports = new Map<string, TfjsExport>()
     const diffs = new Map<string, number>()
     let int8Accuracy = ''
 
     const exported = async (variant: Variant) => {
       const key = variantKey(variant)
-      if (!exports.has(key)) exports.set(key, await exportTfjs(model, data.preprocessing, { ...variant, metadata: { jobId: 'job-tfjs-test' } }))
+      if (!exports.has(key)) exports.set(key, await exportTfjs(trained.model, trained.data.preprocessing, { ...variant, metadata: { jobId: 'job-tfjs-test' } }))
       return exports.get(key)!
     }
     const compare = async (variant: Variant) => {
-      const output = await predictArchive(unpack(await exported(variant)), rows)
-      diffs.set(variantKey(variant), maxAbsDiff(output, expected))
+      const output = await predictArchive(unpack(await exported(variant)), trained.rows)
+      diffs.set(variantKey(variant), maxAbsDiff(output, trained.expected))
       return output
     }
     /** Regression values are in original units: compared in units of the target's spread, as float32 rounds 180 to 1.5e-5. */
-    const unit = () => (data.preprocessing.kind === 'tabular' ? (data.preprocessing.target?.std ?? 1) : 1)
-
-    beforeAll(async () => {
-      const all = c.rows()
-      const hyperparameters = { ...baseHyperparameters, ...c.hyperparameters }
-      data = prepare(c.task, all, hyperparameters, c.metadata)
-      model = buildModel({ task: c.task, architecture: c.architecture, data, hyperparameters })
-      await train(model, data, c.epochs)
-      heldOut = data.test.rows.map((i) => all[i])
-      rows = [...heldOut, ...c.unusual]
-      expected = await predictService(model, data, rows)
-    }, 60_000)
+    const unit = () => targetUnit(trained.data)
 
     afterAll(() => {
       const of = (variant: Variant) => exports.get(variantKey(variant))
@@ -397,9 +185,9 @@ for (const c of cases) {
     })
 
     it('matches the service model within 1e-4 (of the target std for regression) on raw values in float32, optimized or not', async () => {
-      expect(tfjsUnsupported(model)).toBeNull()
+      expect(tfjsUnsupported(trained.model)).toBeNull()
       for (const optimize of [false, true]) {
-        expect(maxAbsDiff(await compare({ optimize, quantize: null }), expected), `optimize ${optimize}`).toBeLessThanOrEqual(1e-4 * unit())
+        expect(maxAbsDiff(await compare({ optimize, quantize: null }), trained.expected), `optimize ${optimize}`).toBeLessThanOrEqual(1e-4 * unit())
       }
       const plain = unpack(await exported({ optimize: false, quantize: null }))
       const optimized = unpack(await exported({ optimize: true, quantize: null }))
@@ -421,8 +209,8 @@ for (const c of cases) {
 
       const document = archive.document
       expect(document).toMatchObject({ task: c.task, inputs: result.inputs, outputs: result.outputs, metadata: { jobId: 'job-tfjs-test' } })
-      expect(document.preprocessing).toEqual(data.preprocessing)
-      expect(document.labels).toEqual(data.preprocessing.labels)
+      expect(document.preprocessing).toEqual(trained.data.preprocessing)
+      expect(document.labels).toEqual(trained.data.preprocessing.labels)
       expect(result.outputs[0].name).toBe(c.task === 'tabular-regression' ? 'value' : 'probabilities')
       if (c.task === 'text-classification') expect(result.inputs[0]).toMatchObject({ dtype: 'int32', shape: ['batch', textSizes.maxSequenceLength] })
       for (const spec of [...result.inputs, ...result.outputs]) expect(spec.description.length).toBeGreaterThan(40)
@@ -433,7 +221,7 @@ for (const c of cases) {
     })
 
     it('stays within 1e-2 with float16 weights (of the target std for regression)', async () => {
-      expect(maxAbsDiff(await compare({ optimize: true, quantize: 'float16' }), expected)).toBeLessThanOrEqual(1e-2 * unit())
+      expect(maxAbsDiff(await compare({ optimize: true, quantize: 'float16' }), trained.expected)).toBeLessThanOrEqual(1e-2 * unit())
       const archive = unpack(await exported({ optimize: true, quantize: 'float16' }))
       expect(weightSpecs(archive).some((spec) => spec.quantization?.dtype === 'float16')).toBe(true)
     })
@@ -445,31 +233,16 @@ for (const c of cases) {
       expect(specs.some((spec) => spec.quantization?.dtype === 'uint8')).toBe(true)
       if (c.task.startsWith('tabular-')) {
         // Rows divided by stds from ~0.5 to ~15000 share one tensor: per-tensor levels would wipe out the small ones.
-        const standardizing = model.layers[1].weights[0].originalName
+        const standardizing = trained.model.layers[1].weights[0].originalName
         expect(specs.find((spec) => spec.name === standardizing)?.quantization).toBeUndefined()
       }
-      const output = await compare({ optimize: true, quantize: 'int8' })
-      if (c.task === 'tabular-regression') {
-        // A quantization error well below the model's own error: within 2% of the target's spread.
-        expect(maxAbsDiff(output, expected)).toBeLessThanOrEqual(0.02 * unit())
-        return
-      }
-      const classes = data.numClasses!
-      const before = argMaxRows(expected, classes)
-      const after = argMaxRows(output, classes)
-      const agreeing = before.filter((p, i) => p === after[i]).length
-      const { labels, labelColumn } = data.preprocessing
-      const accuracy = (predicted: Int32Array) => heldOut.filter((row, i) => labels![predicted[i]] === String(row[labelColumn])).length / heldOut.length
-      int8Accuracy = `; accuracy fp32 ${accuracy(before).toFixed(3)}, int8 ${accuracy(after).toFixed(3)}, agreement ${agreeing}/${rows.length}`
-      expect(agreeing / rows.length).toBeGreaterThanOrEqual(0.99)
-      expect(accuracy(before)).toBeGreaterThan(0.8)
-      expect(accuracy(before) - accuracy(after)).toBeLessThanOrEqual(0.01)
+      int8Accuracy = expectInt8KeepsPredictions(trained, await compare({ optimize: true, quantize: 'int8' }))
     })
 
     if (c.customLayers) {
       it('loads in a fresh Node process that imports only TF.js and custom-layers.js', async () => {
         const archive = unpack(await exported({ optimize: true, quantize: null }))
-        expect(maxAbsDiff(await predictInPlainTfjs(archive, rows), expected)).toBeLessThanOrEqual(1e-4)
+        expect(maxAbsDiff(await predictInPlainTfjs(archive, trained.rows), trained.expected)).toBeLessThanOrEqual(1e-4)
       })
     }
   })
@@ -516,22 +289,6 @@ async function predictInPlainTfjs(archive: Archive, rows: Row[]): Promise<Float3
 
 // ---------------------------------------------------------------- beyond the built-in models
 
-/** Numeric-only tabular preprocessing that leaves values as they are (mean 0, std 1). */
-function identityTable(inputs: number, outputs: number): Preprocessing {
-  const features = Array.from({ length: inputs }, (_, i) => ({ column: `f${i}`, type: 'numeric' as const, mean: 0, std: 1 }))
-  const labels = Array.from({ length: outputs }, (_, i) => `class${i}`)
-  return { kind: 'tabular', labelColumn: 'label', features, inputSize: inputs, labels, target: null }
-}
-
-function randomRows(count: number, inputs: number, seed: number): Row[] {
-  const random = prng(seed)
-  return Array.from({ length: count }, () => Object.fromEntries(Array.from({ length: inputs }, (_, i) => [`f${i}`, 2 * gaussian(random)])))
-}
-
-function randomizeWeights(model: tfl.LayersModel): void {
-  tf.tidy(() => model.setWeights(model.getWeights().map((w) => tf.mul(tf.randomNormal(w.shape), 0.5))))
-}
-
 const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor) => layer.apply(x) as tfl.SymbolicTensor
 
 describe('model structure', () => {
@@ -556,17 +313,13 @@ describe('model structure', () => {
   })
 
   it('folds the pixel scale through the Reshape of an image cnn built for flat pixel rows', async () => {
-    const all = pictures(30, 41)
-    const hyperparameters = { ...baseHyperparameters, filters: 4, hiddenSize: 8 }
-    const data = prepare('image-classification', all, hyperparameters, image)
-    const flat = { ...data, inputShape: [pixelColumns.length] }
-    const model = buildModel({ task: 'image-classification', architecture: 'cnn', data: flat, hyperparameters })
+    const all = pictures.rows(30, 41)
+    const { data, model } = flatPixelCnn(pictures, all)
     expect(model.layers.map((layer) => layer.getClassName())).toContain('Reshape')
-    randomizeWeights(model)
-    const rows = [...all, ...damagedPictures(42)]
+    const rows = [...all, ...pictures.damaged(42)]
     const archive = unpack(await exportTfjs(model, data.preprocessing, { optimize: true, quantize: null }))
-    expect(archive.document.inputs[0].shape).toEqual(['batch', pixelColumns.length])
-    expect(maxAbsDiff(await predictArchive(archive, rows), await predictService(model, flat, rows))).toBeLessThanOrEqual(1e-4)
+    expect(archive.document.inputs[0].shape).toEqual(['batch', pictures.pixelColumns.length])
+    expect(maxAbsDiff(await predictArchive(archive, rows), await predictEncoded(model, data, rows))).toBeLessThanOrEqual(1e-4)
   })
 
   it('splits weights over 4 MiB into shards that load back in manifest order', async () => {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { listCheckpoints, loadCheckpoint, loadModelFromCheckpoint, readCheckpointState } from '../../trainer/ml/checkpoint.ts'
 import { classificationReport, evaluate, predictBatches, regressionMetrics } from '../../trainer/ml/evaluate.ts'
 import { LayerNorm } from '../../trainer/ml/layers/index.ts'
+import { createRandom } from '../../trainer/data/random.ts'
 import { buildModel } from '../../trainer/ml/models.ts'
 import { AdamW, clipByGlobalNorm, shouldDecay } from '../../trainer/ml/optimizer.ts'
 import { learningRateAt } from '../../trainer/ml/schedule.ts'
@@ -17,17 +18,6 @@ import { epochOrder, trainLoop } from '../../trainer/ml/train-loop.ts'
 import type { Architecture, CheckpointInfo, JobConfig, Metrics, PreparedData, Split, Task, TrainingReporter } from '../../trainer/ml/types.ts'
 
 // ---------------------------------------------------------------- fixtures
-
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function gaussian(random: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
@@ -39,7 +29,7 @@ function split(x: Float32Array | Int32Array, y: Float32Array | Int32Array, count
 
 /** Rows around three centres in 4 dimensions (well separated at the default noise), labelled by centre. */
 function separableClasses(counts: { train: number; validation: number; test: number }, seed = 1, noise = 0.5): PreparedData {
-  const random = prng(seed)
+  const random = createRandom(seed)
   const centres = [
     [2, 0, 0, 1],
     [-2, 2, 0, -1],
@@ -68,7 +58,7 @@ function separableClasses(counts: { train: number; validation: number; test: num
 
 /** target = 50 + 10·(standardized linear signal + small noise); y holds the standardized target, as trainer/data prepares it. */
 function linearRegression(counts: { train: number; validation: number; test: number }, seed = 2): PreparedData {
-  const random = prng(seed)
+  const random = createRandom(seed)
   const weights = [0.6, -0.5, 0.4, 0.3]
   const make = (n: number) => {
     const x = new Float32Array(n * 4)
@@ -97,7 +87,7 @@ function linearRegression(counts: { train: number; validation: number; test: num
 
 /** Token sequences whose class is whether token 3 or token 4 dominates (tiny vocabulary: cpu's embedding gradient is slow). */
 function tinyText(count: number, length = 8, seed = 3): PreparedData {
-  const random = prng(seed)
+  const random = createRandom(seed)
   const x = new Int32Array(count * length)
   const y = new Int32Array(count)
   for (let i = 0; i < count; i++) {
@@ -566,7 +556,7 @@ describe('architectures', () => {
     const config = jobConfig('text-classification', 'transformer', { hyperparameters: { hiddenSize: 8, numHeads: 2, numLayers: 1 } })
     const original = Math.random
     const build = (seed: number) => {
-      Math.random = prng(seed)
+      Math.random = createRandom(seed)
       try {
         return modelFor('text-classification', 'transformer', data, config)
       } finally {
