@@ -6,6 +6,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import type { Checkpoint, Db, Job, Prisma } from '../infra/db.ts'
 import type { EventBus } from '../infra/event-bus.ts'
+import type { ReadStore } from '../infra/read-store.ts'
 import type { Storage } from '../infra/storage.ts'
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors/index.ts'
 import { contentTypes, createExportSchema, exportOptionsOf, exportView, type ExportFormat, type ExportView } from '../domain/exports.ts'
@@ -23,12 +24,16 @@ const predictSchema = z.strictObject({ inputs: z.unknown() })
 /** Seconds an export is expected to take before any has been measured (start of the export process included). */
 const exportTimePrior = 5
 
-export function createExportService(deps: { db: Db; bus: EventBus; storage: Storage; predictor: Predictor }) {
-  const { db, bus, predictor } = deps
+/** Models of ended jobs remembered for prediction (their checkpoints no longer change). */
+const maxRememberedModels = 1000
 
-  /** A job the principal may see (as the job endpoints do). */
+export function createExportService(deps: { db: Db; reads: ReadStore; bus: EventBus; storage: Storage; predictor: Predictor }) {
+  const { db, bus, predictor } = deps
+  const endedModels = new Map<string, ModelRef>()
+
+  /** A job the principal may see (as the job endpoints do), read through the prepared-statement read store. */
   async function loadJob(principal: Principal, jobId: string): Promise<Job> {
-    const job = await db.job.findFirst({ where: { id: jobId, deletedAt: null, ...(isAdmin(principal) ? {} : { ownerId: principal.userId }) } })
+    const job = await deps.reads.jobById(jobId, isAdmin(principal) ? undefined : principal.userId)
     if (!job) throw new NotFoundError('job', jobId)
     return job
   }
@@ -43,12 +48,19 @@ export function createExportService(deps: { db: Db; bus: EventBus; storage: Stor
 
   /** The model of a job that has one, or why it has none (E1108). */
   async function modelOf(job: Job, purpose: string): Promise<ModelRef> {
+    const remembered = endedModels.get(job.id)
+    if (remembered) return remembered
     const checkpoint = await trainedCheckpoint(job)
     if (!checkpoint) {
       const why = activeStatuses.includes(job.status as JobStatus) ? `is ${job.status} and has no checkpoint yet` : `ended ${job.status} without a checkpoint`
       throw new InvalidInputError(`Job ${job.id} has no trained model to ${purpose}: it ${why}`)
     }
-    return { jobId: job.id, task: job.task as ModelRef['task'], checkpointPath: checkpoint.path, checkpointId: checkpoint.id }
+    const ref: ModelRef = { jobId: job.id, task: job.task as ModelRef['task'], checkpointPath: checkpoint.path, checkpointId: checkpoint.id }
+    if (!activeStatuses.includes(job.status as JobStatus)) {
+      if (endedModels.size >= maxRememberedModels) endedModels.delete(endedModels.keys().next().value as string)
+      endedModels.set(job.id, ref)
+    }
+    return ref
   }
 
   /** Seconds: the median of the last exports of this format, else the prior. */
@@ -148,6 +160,7 @@ export function createExportService(deps: { db: Db; bus: EventBus; storage: Stor
 
     /** Forgets a deleted job's loaded model. */
     forget(jobId: string) {
+      endedModels.delete(jobId)
       predictor.forget(jobId)
     },
   }
