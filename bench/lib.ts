@@ -68,3 +68,17 @@ export function table(header: string[], rows: (string | number)[][]): string {
   const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i])).join(' | ')} |`
   return [line(cells[0]), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.slice(1).map(line)].join('\n')
 }
+
+/** A JSON client for the service's REST layer: returns `data` of the envelope, throws with the error otherwise. */
+export function restClient(base: string, token: string) {
+  return async function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
+    const response = await fetch(base + urlPath, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined || body instanceof FormData ? {} : { 'content-type': 'application/json' }) },
+      body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
+    })
+    const parsed = (await response.json()) as { success: boolean; data?: T; error?: unknown }
+    if (!parsed.success) throw new Error(`${method} ${urlPath}: ${response.status} ${JSON.stringify(parsed.error)}`)
+    return parsed.data!
+  }
+}

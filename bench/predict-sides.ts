@@ -10,9 +10,10 @@ import * as tfl from '@tensorflow/tfjs-layers'
 import { unzipSync } from 'fflate'
 import pkg from 'onnx-proto'
 import * as ort from 'onnxruntime-node'
-import { encodeInputs } from '../trainer/data/index.ts'
+import { encodeInputs, type Row } from '../trainer/data/index.ts'
 import { preprocessingFromOnnxMetadata } from '../trainer/export/onnx.ts'
 import '../trainer/ml/layers/index.ts'
+import { tfjsRawInput } from '../test/helpers/models.ts'
 import type { Preprocessing } from '../trainer/ml/types.ts'
 import type { ModelRef, Prediction, Predictor } from '../trainer/serving.ts'
 
@@ -184,7 +185,7 @@ export async function tfjsSide(zip: Uint8Array, batches: unknown[][]): Promise<S
   const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData: weightData.buffer }))
   const preprocessing = (JSON.parse(new TextDecoder().decode(files['preprocessing.json'])) as { preprocessing: Preprocessing }).preprocessing
   const shape = model.inputs[0].shape.slice(1) as number[]
-  const inputs = batches.map((items) => tfjsInput(preprocessing, items, shape))
+  const inputs = batches.map((items) => tfjsRawInput(preprocessing, rowsOf(preprocessing, items), shape))
   return {
     label: 'tfjs export (wasm)',
     clients: 1,
@@ -205,23 +206,9 @@ export async function tfjsSide(zip: Uint8Array, batches: unknown[][]): Promise<S
   }
 }
 
-/** The tfjs model's input from raw inputs, as its preprocessing.json describes: token ids, raw numbers and one-hot categories, raw pixels. */
-function tfjsInput(preprocessing: Preprocessing, items: unknown[], shape: number[]): tf.Tensor {
-  if (preprocessing.kind === 'text') {
-    const { x } = encodeInputs(preprocessing, items.map((text) => ({ [preprocessing.textColumn]: text as string })))
-    return tf.tensor2d(x as Int32Array, [items.length, preprocessing.maxSequenceLength], 'int32')
-  }
-  if (preprocessing.kind === 'image') return tf.tensor(packRows(items as number[][], preprocessing.pixelColumns.length), [items.length, ...shape])
-  const values: number[] = []
-  for (const row of items as Record<string, unknown>[]) {
-    for (const feature of preprocessing.features) {
-      if (feature.type === 'numeric') values.push(Number(row[feature.column]))
-      else {
-        const categories = feature.categories ?? []
-        const at = categories.indexOf(String(row[feature.column]))
-        for (let i = 0; i <= categories.length; i++) values.push(i === (at < 0 ? categories.length : at) ? 1 : 0)
-      }
-    }
-  }
-  return tf.tensor2d(values, [items.length, preprocessing.inputSize])
+/** Raw inputs as predict takes them (texts, pixel arrays, feature objects) as rows by column. */
+function rowsOf(preprocessing: Preprocessing, items: unknown[]): Row[] {
+  if (preprocessing.kind === 'text') return items.map((text) => ({ [preprocessing.textColumn]: text as string }))
+  if (preprocessing.kind === 'image') return (items as number[][]).map((pixels) => Object.fromEntries(preprocessing.pixelColumns.map((column, i) => [column, pixels[i]])))
+  return items as Row[]
 }

@@ -16,7 +16,7 @@ import path from 'node:path'
 import * as ort from 'onnxruntime-node'
 import { selectBackend } from '../trainer/ml/backend.ts'
 import { createPredictor, type ModelRef } from '../trainer/serving.ts'
-import { machine, median, numberOption, spawnService, table } from './lib.ts'
+import { machine, median, numberOption, restClient, spawnService, table } from './lib.ts'
 import { allCases, predictInputs, type PredictCase } from './predict-cases.ts'
 import { httpSide, jobReadSide, loadOnnx, onnxSide, predictorSide, tfjsSide, type Side } from './predict-sides.ts'
 
@@ -70,16 +70,7 @@ const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKEN
 const predictor = createPredictor({ dataDir, maxBatch: Math.max(...batchSizes), maxModels: cases.length })
 const began = performance.now()
 
-async function api<T>(method: string, urlPath: string, body?: unknown): Promise<T> {
-  const response = await fetch(service.url + urlPath, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined || body instanceof FormData ? {} : { 'content-type': 'application/json' }) },
-    body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
-  })
-  const parsed = (await response.json()) as { success: boolean; data?: T; error?: unknown }
-  if (!parsed.success) throw new Error(`${method} ${urlPath}: ${response.status} ${JSON.stringify(parsed.error)}`)
-  return parsed.data!
-}
+const api = restClient(service.url, token)
 
 async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 300_000): Promise<T> {
   const deadline = Date.now() + timeoutMs

@@ -29,9 +29,9 @@ import { loadConfig } from '../src/config.ts'
 import { createDatabase, type Db } from '../src/infra/db.ts'
 import { withJobDefaults, type CreateJobInput } from '../src/domain/job-config.ts'
 import type { Architecture } from '../src/domain/catalog.ts'
-import { learnableTextCsv, regressionCsv } from '../test/helpers/training-data.ts'
+import { learnableTextCsv, regressionCsv, strokeImagesCsv } from '../test/helpers/training-data.ts'
 import type { BareTrainResult, BareTrainSpec } from './bare-train.ts'
-import { machine, median, numberOption, table } from './lib.ts'
+import { machine, median, numberOption, restClient, table } from './lib.ts'
 
 const rounds = numberOption('rounds', 3)
 const scale = numberOption('scale', 1)
@@ -58,39 +58,6 @@ function listOption(name: string, fallback: string[]): string[] {
 
 const rows = (n: number) => Math.max(50, Math.round(n * scale))
 
-/**
- * 28×28 grayscale digits-like images in the MNIST CSV layout, 4 classes
- * (horizontal bar, vertical bar, diagonal, square outline) at random places
- * over a noisy background.
- */
-function strokeImagesCsv(count: number, seed = 23): string {
-  let state = seed >>> 0
-  const random = () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
-    return state / 4294967296
-  }
-  const size = 28
-  const classes = ['horizontal', 'vertical', 'diagonal', 'square']
-  const lines = [['label', ...Array.from({ length: size * size }, (_, i) => `pixel${i}`)].join(',')]
-  for (let n = 0; n < count; n++) {
-    const kind = n % classes.length
-    const at = 4 + Math.floor(random() * (size - 8))
-    const half = 4 + Math.floor(random() * 6)
-    const pixels = new Array<number>(size * size)
-    for (let y = 0; y < size; y++) {
-      for (let x = 0; x < size; x++) {
-        const on =
-          kind === 0 ? Math.abs(y - at) <= 1 :
-          kind === 1 ? Math.abs(x - at) <= 1 :
-          kind === 2 ? Math.abs(x - y - (at - size / 2)) <= 1 :
-          (Math.abs(x - size / 2) === half || Math.abs(y - size / 2) === half) && Math.abs(x - size / 2) <= half && Math.abs(y - size / 2) <= half
-        pixels[y * size + x] = on ? 180 + Math.floor(random() * 76) : Math.floor(random() * 50)
-      }
-    }
-    lines.push([classes[kind], ...pixels].join(','))
-  }
-  return `${lines.join('\n')}\n`
-}
 
 // Row counts give each training span about 5 s on the shared 2-core VM when it is quiet (2-3x that when busy).
 const allCases: Case[] = [
@@ -171,16 +138,7 @@ interface LogJson {
   metrics?: Record<string, number>
 }
 
-async function api<T>(base: string, method: string, urlPath: string, body?: unknown): Promise<T> {
-  const response = await fetch(base + urlPath, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined || body instanceof FormData ? {} : { 'content-type': 'application/json' }) },
-    body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
-  })
-  const parsed = (await response.json()) as { success: boolean; data?: T; error?: unknown }
-  if (!parsed.success) throw new Error(`${method} ${urlPath}: ${response.status} ${JSON.stringify(parsed.error)}`)
-  return parsed.data!
-}
+const api = <T>(base: string, method: string, urlPath: string, body?: unknown) => restClient(base, token)<T>(method, urlPath, body)
 
 function jobRequest(c: Case, datasetId: string): CreateJobInput {
   return {

@@ -7,7 +7,7 @@ import { z } from 'zod'
 import type { Principal } from '../services/auth.ts'
 import type { Services } from '../services/index.ts'
 import { parseInput } from '../domain/validation.ts'
-import { InvalidInputError, NotFoundError } from '../errors/index.ts'
+import { NotFoundError } from '../errors/index.ts'
 import { errorBody, ok } from './envelope.ts'
 
 type Params = { jobId: string; exportId: string }
@@ -45,7 +45,7 @@ export function registerExportRoutes(v1: FastifyInstance, services: Services, he
     const result = await send(request.raw, `/${file.relativePath}`, { root: file.root, contentType: false, cacheControl: false, dotfiles: 'deny' })
     if (result.type === 'error' && result.statusCode === 416) {
       // A range outside the file: 416 with the file size, as RFC 9110 asks.
-      return reply.code(416).headers({ 'content-range': result.headers['Content-Range'] ?? result.headers['content-range'] }).send(errorBody('E1108', `Range ${request.headers.range} is outside the file`))
+      return reply.code(416).headers({ 'content-range': result.headers['Content-Range'] }).send(errorBody('E1108', `Range ${request.headers.range} is outside the file`))
     }
     if (result.type !== 'file') throw new NotFoundError('export', request.params.exportId, `The file of export ${request.params.exportId} is missing from storage`)
     reply.code(result.statusCode).headers(result.headers)
@@ -56,8 +56,6 @@ export function registerExportRoutes(v1: FastifyInstance, services: Services, he
   })
   route('POST', '/v1/training/jobs/:jobId/predict', async (request, reply, principal) => {
     parseInput(noQuery, request.query)
-    const body = helpers.jsonBody(request)
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInputError('Send a JSON object: { "inputs": [ ... ] }')
-    return ok(reply, 200, await exports.predict(principal, request.params.jobId, body))
+    return ok(reply, 200, await exports.predict(principal, request.params.jobId, helpers.jsonBody(request)))
   })
 }

@@ -119,11 +119,21 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
     return problems
   }
 
-  async function listFilter(principal: Principal, filters: unknown) {
+  function listFilter(principal: Principal, filters: unknown) {
     const q = parseInput(filterSchema, filters)
     const where: Prisma.TuningJobWhereInput = { ownerId: principal.userId, ...(q.status ? { status: q.status } : {}) }
     const orderBy = [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }]
     return { where, orderBy }
+  }
+
+  /** Tunings (full views) matching `filters` in the window, with the total count. */
+  async function find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
+    const { where, orderBy } = listFilter(principal, filters)
+    const [rows, total] = await Promise.all([
+      db.tuningJob.findMany({ where, orderBy, skip: window.offset, take: window.limit, include }),
+      db.tuningJob.count({ where }),
+    ])
+    return { items: rows.map(view), total }
   }
 
   return {
@@ -176,26 +186,11 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
     /** GET /tuning: filters, `page` and `limit`; entries leave out the trials (GET one tuning for them). */
     async list(principal: Principal, query: unknown) {
       const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { where, orderBy } = await listFilter(principal, filters)
-      const [rows, total] = await Promise.all([
-        db.tuningJob.findMany({ where, orderBy, skip: (page - 1) * limit, take: limit, include }),
-        db.tuningJob.count({ where }),
-      ])
-      const items = rows.map((row) => {
-        const { trials: _trials, ...summary } = view(row)
-        return summary
-      })
-      return { items, pagination: paginationOf(page, limit, total) }
+      const { items, total } = await find(principal, filters, { offset: (page - 1) * limit, limit })
+      return { items: items.map(({ trials: _trials, ...summary }) => summary), pagination: paginationOf(page, limit, total) }
     },
 
-    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-      const { where, orderBy } = await listFilter(principal, filters)
-      const [rows, total] = await Promise.all([
-        db.tuningJob.findMany({ where, orderBy, skip: window.offset, take: window.limit, include }),
-        db.tuningJob.count({ where }),
-      ])
-      return { items: rows.map(view), total }
-    },
+    find,
 
     /**
      * pending → cancelled at once; running → stopping, after which the

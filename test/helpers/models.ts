@@ -369,3 +369,32 @@ export function expectInt8KeepsPredictions(trained: TrainedCase, int8: Float32Ar
   expect(accuracy(before) - accuracy(after), figures).toBeLessThanOrEqual(0.01)
   return `; ${figures}`
 }
+
+/**
+ * A tfjs export's input from raw rows (objects by column), as its
+ * preprocessing.json describes it: token ids, raw numeric values with one-hot
+ * categories (the last slot for unseen values), raw pixels in `shape`.
+ */
+export function tfjsRawInput(preprocessing: Preprocessing, rows: Row[], shape: number[]): tf.Tensor {
+  if (preprocessing.kind === 'text') {
+    const { x } = encodeInputs(preprocessing, rows)
+    return tf.tensor2d(x as Int32Array, [rows.length, preprocessing.maxSequenceLength], 'int32')
+  }
+  if (preprocessing.kind === 'image') {
+    const pixels = new Float32Array(rows.length * preprocessing.pixelColumns.length)
+    rows.forEach((row, r) => preprocessing.pixelColumns.forEach((column, c) => (pixels[r * preprocessing.pixelColumns.length + c] = Number(row[column]))))
+    return tf.tensor(pixels, [rows.length, ...shape])
+  }
+  const values: number[] = []
+  for (const row of rows) {
+    for (const feature of preprocessing.features) {
+      if (feature.type === 'numeric') values.push(Number(row[feature.column]))
+      else {
+        const categories = feature.categories ?? []
+        const at = categories.indexOf(String(row[feature.column]))
+        for (let i = 0; i <= categories.length; i++) values.push(i === (at < 0 ? categories.length : at) ? 1 : 0)
+      }
+    }
+  }
+  return tf.tensor2d(values, [rows.length, preprocessing.inputSize])
+}

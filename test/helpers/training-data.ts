@@ -76,3 +76,37 @@ export function barImagesCsv(rows: number, seed = 17): string {
   }
   return `${lines.join('\n')}\n`
 }
+
+/**
+ * 28×28 grayscale digits-like images in the MNIST CSV layout, 4 classes
+ * (horizontal bar, vertical bar, diagonal, square outline) at random places
+ * over a noisy background.
+ */
+export function strokeImagesCsv(count: number, seed = 23): string {
+  let state = seed >>> 0
+  const random = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return state / 4294967296
+  }
+  const size = 28
+  const classes = ['horizontal', 'vertical', 'diagonal', 'square']
+  const lines = [['label', ...Array.from({ length: size * size }, (_, i) => `pixel${i}`)].join(',')]
+  for (let n = 0; n < count; n++) {
+    const kind = n % classes.length
+    const at = 4 + Math.floor(random() * (size - 8))
+    const half = 4 + Math.floor(random() * 6)
+    const pixels = new Array<number>(size * size)
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const on =
+          kind === 0 ? Math.abs(y - at) <= 1 :
+          kind === 1 ? Math.abs(x - at) <= 1 :
+          kind === 2 ? Math.abs(x - y - (at - size / 2)) <= 1 :
+          (Math.abs(x - size / 2) === half || Math.abs(y - size / 2) === half) && Math.abs(x - size / 2) <= half && Math.abs(y - size / 2) <= half
+        pixels[y * size + x] = on ? 180 + Math.floor(random() * 76) : Math.floor(random() * 50)
+      }
+    }
+    lines.push([classes[kind], ...pixels].join(','))
+  }
+  return `${lines.join('\n')}\n`
+}

@@ -18,6 +18,7 @@ import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { barImagesCsv, learnableTextCsv, regressionCsv, tabularClassesCsv } from '../helpers/training-data.ts'
 import { createJob, trainingRequest, uploadCsv, waitForJob } from '../helpers/training.ts'
 import { createWsClient, tsubscribe } from '../helpers/ws.ts'
+import { tfjsRawInput } from '../helpers/models.ts'
 import { createRandom, encodeInputs } from '../../trainer/data/index.ts'
 import { preprocessingFromOnnxMetadata } from '../../trainer/export/onnx.ts'
 import { selectBackend } from '../../trainer/ml/backend.ts'
@@ -235,7 +236,7 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
       const model = await tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs, weightData: weightData.buffer }))
       const doc = JSON.parse(new TextDecoder().decode(files['preprocessing.json']))
       const preprocessing = doc.preprocessing as Preprocessing
-      const input = rawSideInput(entry, preprocessing, model.inputs[0].shape.slice(1) as number[])
+      const input = tfjsRawInput(preprocessing, entry.rows, model.inputs[0].shape.slice(1) as number[])
       const output = (model.predict(input) as tf.Tensor).dataSync() as Float32Array
       input.dispose()
       model.dispose()
@@ -400,27 +401,3 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(last.inputs![0]).toMatchObject({ dtype: 'int32' })
   })
 })
-
-/** The tfjs model's input from raw rows, as its preprocessing.json describes: token ids, raw numeric values and one-hot categories, raw pixels. */
-function rawSideInput(entry: Trained, preprocessing: Preprocessing, shape: number[]): tf.Tensor {
-  const rows = withoutLabel(entry)
-  if (preprocessing.kind === 'text') {
-    const { x } = encodeInputs(preprocessing, entry.rows)
-    return tf.tensor2d(x as Int32Array, [rows.length, preprocessing.maxSequenceLength], 'int32')
-  }
-  if (preprocessing.kind === 'image') {
-    return tf.tensor(Float32Array.from(rows.flatMap((row) => preprocessing.pixelColumns.map((c) => Number(row[c])))), [rows.length, ...shape])
-  }
-  const values: number[] = []
-  for (const row of rows) {
-    for (const feature of preprocessing.features) {
-      if (feature.type === 'numeric') values.push(Number(row[feature.column]))
-      else {
-        const categories = feature.categories ?? []
-        const at = categories.indexOf(String(row[feature.column]))
-        for (let i = 0; i <= categories.length; i++) values.push(i === (at < 0 ? categories.length : at) ? 1 : 0)
-      }
-    }
-  }
-  return tf.tensor2d(values, [rows.length, preprocessing.inputSize])
-}

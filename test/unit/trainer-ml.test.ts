@@ -11,6 +11,7 @@ import { listCheckpoints, loadCheckpoint, loadModelFromCheckpoint, readCheckpoin
 import { classificationReport, evaluate, predictBatches, regressionMetrics } from '../../trainer/ml/evaluate.ts'
 import { LayerNorm } from '../../trainer/ml/layers/index.ts'
 import { createRandom } from '../../trainer/data/random.ts'
+import { jobConfig } from '../helpers/models.ts'
 import { buildModel } from '../../trainer/ml/models.ts'
 import { AdamW, clipByGlobalNorm, shouldDecay } from '../../trainer/ml/optimizer.ts'
 import { learningRateAt } from '../../trainer/ml/schedule.ts'
@@ -112,47 +113,6 @@ function tinyText(count: number, length = 8, seed = 3): PreparedData {
     validation: split(x.slice(0, 4 * length), y.slice(0, 4), 4),
     test: split(new Int32Array(0), new Int32Array(0), 0),
     warnings: [],
-  }
-}
-
-type Overrides = {
-  hyperparameters?: Partial<JobConfig['hyperparameters']>
-  output?: Partial<JobConfig['output']>
-  options?: Partial<JobConfig['options']>
-}
-
-function jobConfig(task: Task, architecture: Architecture, overrides: Overrides = {}): JobConfig {
-  return {
-    name: 'test',
-    description: null,
-    priority: 0,
-    model: { baseModel: 'test', task, architecture },
-    dataset: { id: 'dataset-test', validationSplit: 0.1, testSplit: 0.1 },
-    hyperparameters: {
-      learningRate: 0.01,
-      batchSize: 32,
-      epochs: 5,
-      warmupSteps: 0,
-      weightDecay: 0,
-      gradientClipping: null,
-      lrSchedule: 'constant',
-      dropout: 0,
-      ...overrides.hyperparameters,
-    },
-    resources: { instanceType: 'cpu.small', instanceCount: 1, distributed: false },
-    output: { checkpointInterval: null, saveBestOnly: false, exportFormat: null, ...overrides.output },
-    options: {
-      enableEarlyStopping: false,
-      earlyStoppingPatience: 3,
-      earlyStoppingMetric: 'valLoss',
-      earlyStoppingMinDelta: 0,
-      enableMixedPrecision: false,
-      enableLogging: true,
-      seed: 42,
-      maxRetries: 0,
-      maxRuntimeSeconds: null,
-      ...overrides.options,
-    },
   }
 }
 

@@ -403,16 +403,19 @@ export function createTuningController(options: TuningControllerOptions) {
     tuning.bestTrialId = best?.id ?? null
   }
 
-  /** One tuningUpdated event per visible change (the heartbeat alone is not one). */
+  /**
+   * One tuningUpdated event per visible change (the heartbeat alone is not
+   * one). The pass keeps `tuning` and its trials as written, so only the
+   * time of the last write is read back, and only when something changed.
+   */
   async function publishIfChanged(tuning: TuningRow, state: Held) {
-    const fresh = await db.tuningJob.findUnique({ where: { id: tuning.id }, include: { owner: { select: { name: true } }, trials: true } })
-    if (!fresh) return
-    const view = tuningView(fresh, fresh.trials, fresh.owner.name)
-    const { updatedAt: _updatedAt, ...content } = view
+    const { updatedAt: _updatedAt, ...content } = tuningView(tuning, tuning.trials, tuning.owner.name)
     const key = JSON.stringify(content)
     if (key === state.published) return
+    const written = await db.tuningJob.findUnique({ where: { id: tuning.id }, select: { updatedAt: true } })
+    if (!written) return
     state.published = key
-    await publishTuningUpdated(bus, fresh.ownerId, view)
+    await publishTuningUpdated(bus, tuning.ownerId, tuningView({ ...tuning, updatedAt: written.updatedAt }, tuning.trials, tuning.owner.name))
   }
 
   return {
