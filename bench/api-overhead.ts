@@ -25,7 +25,9 @@ const token = 'bench-token'
 async function seed(): Promise<string> {
   await migrateDatabase(databaseUrl)
   const { db, close } = await createDatabase(databaseUrl)
-  await db.user.create({ data: { id: 'user-bench', name: 'bench', tokens: { create: { id: 'token-bench', tokenHash: hashToken(token), prefix: 'bench', scopes: 'read+write' } } } })
+  await db.user.create({
+    data: { id: 'user-bench', name: 'bench', tokens: { create: { id: 'token-bench', tokenHash: hashToken(token), prefix: 'bench', scopes: 'read+write' } } },
+  })
   const statuses = ['running', 'pending', 'completed', 'failed']
   const start = Date.now() - jobCount * 1000
   for (let offset = 0; offset < jobCount; offset += 500) {
@@ -47,7 +49,17 @@ async function seed(): Promise<string> {
           hyperparameters: { learningRate: 0.001, batchSize: 32, epochs: 10, warmupSteps: 0, weightDecay: 0, gradientClipping: null, lrSchedule: 'linear' },
           resourcesConfig: { instanceType: 'cpu.small', instanceCount: 1, distributed: false },
           outputConfig: { checkpointInterval: null, saveBestOnly: false, exportFormat: null },
-          optionsConfig: { enableEarlyStopping: false, earlyStoppingPatience: 3, earlyStoppingMetric: 'valLoss', earlyStoppingMinDelta: 0, enableMixedPrecision: false, enableLogging: true, seed: i, maxRetries: 0, maxRuntimeSeconds: null },
+          optionsConfig: {
+            enableEarlyStopping: false,
+            earlyStoppingPatience: 3,
+            earlyStoppingMetric: 'valLoss',
+            earlyStoppingMinDelta: 0,
+            enableMixedPrecision: false,
+            enableLogging: true,
+            seed: i,
+            maxRetries: 0,
+            maxRuntimeSeconds: null,
+          },
           instanceType: 'cpu.small',
           instanceCount: 1,
           seed: i,
@@ -89,16 +101,27 @@ async function load(url: string, request: { method?: 'GET' | 'POST'; path: strin
 const jobId = await seed()
 const auth = { authorization: `Bearer ${token}` }
 const targets = [
-  { name: 'bare yoga { hello }', entry: 'bench/bare-yoga.ts', request: { method: 'POST' as const, path: '/graphql', body: JSON.stringify({ query: '{ hello }' }), headers: { 'content-type': 'application/json' } } },
+  {
+    name: 'bare yoga { hello }',
+    entry: 'bench/bare-yoga.ts',
+    request: { method: 'POST' as const, path: '/graphql', body: JSON.stringify({ query: '{ hello }' }), headers: { 'content-type': 'application/json' } },
+  },
   { name: 'GET /v1/training/jobs/{id}', entry: 'src/main.ts', request: { path: `/v1/training/jobs/${jobId}`, headers: auth } },
-  { name: 'GET /v1/training/jobs?limit=20&status=running', entry: 'src/main.ts', request: { path: '/v1/training/jobs?limit=20&status=running', headers: auth } },
+  {
+    name: 'GET /v1/training/jobs?limit=20&status=running',
+    entry: 'src/main.ts',
+    request: { path: '/v1/training/jobs?limit=20&status=running', headers: auth },
+  },
   {
     name: 'GraphQL job(id)',
     entry: 'src/main.ts',
     request: {
       method: 'POST' as const,
       path: '/graphql',
-      body: JSON.stringify({ query: 'query($id: ID!) { job(id: $id) { id name status progress { percentage epoch step } metrics { trainLoss valLoss } } }', variables: { id: jobId } }),
+      body: JSON.stringify({
+        query: 'query($id: ID!) { job(id: $id) { id name status progress { percentage epoch step } metrics { trainLoss valLoss } } }',
+        variables: { id: jobId },
+      }),
       headers: { ...auth, 'content-type': 'application/json' },
     },
   },
@@ -129,5 +152,7 @@ const rows = targets.map((target) => {
   return [target.name, Math.round(rps), (rps / baseline).toFixed(2), median(measures.map((m) => m.p50)), median(measures.map((m) => m.p99))]
 })
 console.log(`API overhead — ${machine()}`)
-console.log(`${jobCount} jobs in SQLite; autocannon ${connections} connections × ${duration} s, median of ${rounds} interleaved rounds (warm-up run before each).\n`)
+console.log(
+  `${jobCount} jobs in SQLite; autocannon ${connections} connections × ${duration} s, median of ${rounds} interleaved rounds (warm-up run before each).\n`,
+)
 console.log(table(['endpoint', 'req/s', 'ratio to bare yoga', 'p50 ms', 'p99 ms'], rows))

@@ -82,7 +82,12 @@ try {
     median(runs.map((r) => r.p99)).toFixed(1),
     runs.reduce((sum, r) => sum + r.errors, 0),
   ]
-  console.log(`API under training — ${machine()}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`)
+  console.log(
+    `API under training — ${machine()}; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  )
   console.log(`autocannon ${connections} connections × ${duration} s on GET /v1/training/jobs/{id}, median of ${rounds} interleaved rounds\n`)
   console.log(table(['trainer', 'req/s', 'p50 ms', 'p99 ms', 'errors'], [row('idle', idle), row('1 MLP job training', training)]))
   console.log(`\nreq/s ratio training/idle: ${(median(training.map((r) => r.rps)) / median(idle.map((r) => r.rps))).toFixed(2)}`)

@@ -133,7 +133,9 @@ async function startServer(name: string, env: Record<string, string>): Promise<{
   const dataDir = path.join(outDir, name.replace(/\W+/g, '-'))
   rmSync(dataDir, { recursive: true, force: true })
   mkdirSync(dataDir, { recursive: true })
-  const app = await buildApp(loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', API_TOKENS: `bench:${token}`, TRAINER: 'off', ...env }))
+  const app = await buildApp(
+    loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', API_TOKENS: `bench:${token}`, TRAINER: 'off', ...env }),
+  )
   try {
     const url = await app.start()
     const headers = { authorization: `Bearer ${token}` }
@@ -153,7 +155,11 @@ async function startServer(name: string, env: Record<string, string>): Promise<{
       hyperparameters: { learningRate: 0.001, batchSize: 8, epochs: 2 },
       resources: { instanceType: 'cpu.small' },
     }
-    const created = await fetch(`${url}/v1/training/jobs`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(jobRequest) })
+    const created = await fetch(`${url}/v1/training/jobs`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(jobRequest),
+    })
     if (created.status !== 201) throw new Error(`job create answered ${created.status}: ${await created.text()}`)
     const jobId = ((await created.json()) as { data: { job: { id: string } } }).data.job.id
     const ownerId = (await app.services.auth.authenticate(`Bearer ${token}`)).userId
@@ -213,7 +219,11 @@ async function openWsClients(url: string, jobId: string, field: MetricField, rec
     await Promise.all(clients.map((client) => client.dispose()))
   }
   try {
-    await Promise.all(connected.map((promise) => Promise.race([promise, sleep(20_000).then(() => Promise.reject(new Error('a graphql-ws client was not acknowledged within 20 s')))])))
+    await Promise.all(
+      connected.map((promise) =>
+        Promise.race([promise, sleep(20_000).then(() => Promise.reject(new Error('a graphql-ws client was not acknowledged within 20 s')))]),
+      ),
+    )
   } catch (error) {
     await closeAll()
     throw error
@@ -225,7 +235,10 @@ async function openWsClients(url: string, jobId: string, field: MetricField, rec
 function openSseClients(url: string, jobId: string, receive: Receive, failures: unknown[]): () => Promise<void> {
   const abort = new AbortController()
   const readers = Array.from({ length: subscribers }, async (_, subscriber) => {
-    const response = await fetch(`${url}/v1/training/jobs/${jobId}/events?metrics=${metricNames.join(',')}`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal })
+    const response = await fetch(`${url}/v1/training/jobs/${jobId}/events?metrics=${metricNames.join(',')}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    })
     if (response.status !== 200 || !response.body) throw new Error(`GET .../events answered ${response.status}: ${await response.text()}`)
     const decoder = new TextDecoder()
     let buffer = ''
@@ -257,7 +270,12 @@ function configurations(failures: unknown[]): Configuration[] {
         const bus = await createEventBus(undefined)
         const jobId = 'job-fanout-bare'
         const close = await openBusListeners(bus, trainingTopics.jobMetrics(jobId), receive)
-        return { ownerId: 'user-bench', jobId, publish: (event) => bus.publish(trainingTopics.jobMetrics(jobId), event), close: () => close().finally(() => bus.close()) }
+        return {
+          ownerId: 'user-bench',
+          jobId,
+          publish: (event) => bus.publish(trainingTopics.jobMetrics(jobId), event),
+          close: () => close().finally(() => bus.close()),
+        }
       },
     },
     ...(['jobMetrics', 'jobMetricBatches'] as const).map(
@@ -271,7 +289,11 @@ function configurations(failures: unknown[]): Configuration[] {
             await server.app.stop()
             throw error
           })
-          return { ...server, publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => server.app.stop()) }
+          return {
+            ...server,
+            publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event),
+            close: () => close().finally(() => server.app.stop()),
+          }
         },
       }),
     ),
@@ -282,7 +304,11 @@ function configurations(failures: unknown[]): Configuration[] {
         const server = await startServer('sse-memory', {})
         const bus = server.app.services.bus
         const close = openSseClients(server.url, server.jobId, receive, failures)
-        return { ...server, publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => server.app.stop()) }
+        return {
+          ...server,
+          publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event),
+          close: () => close().finally(() => server.app.stop()),
+        }
       },
     },
     {
@@ -293,7 +319,12 @@ function configurations(failures: unknown[]): Configuration[] {
         const [bus, trainer] = await Promise.all([createEventBus(redisUrl), createEventBus(redisUrl)])
         const jobId = `job-fanout-bare-${process.pid}`
         const close = await openBusListeners(bus, trainingTopics.jobMetrics(jobId), receive)
-        return { ownerId: 'user-bench', jobId, publish: (event) => trainer.publish(trainingTopics.jobMetrics(jobId), event), close: () => close().finally(() => Promise.all([bus.close(), trainer.close()])) }
+        return {
+          ownerId: 'user-bench',
+          jobId,
+          publish: (event) => trainer.publish(trainingTopics.jobMetrics(jobId), event),
+          close: () => close().finally(() => Promise.all([bus.close(), trainer.close()])),
+        }
       },
     },
     ...(['jobMetrics', 'jobMetricBatches'] as const).map(
@@ -307,7 +338,11 @@ function configurations(failures: unknown[]): Configuration[] {
             await Promise.all([trainer.close(), server.app.stop()])
             throw error
           })
-          return { ...server, publish: (event) => trainer.publish(trainingTopics.jobMetrics(server.jobId), event), close: () => close().finally(() => Promise.all([trainer.close(), server.app.stop()])) }
+          return {
+            ...server,
+            publish: (event) => trainer.publish(trainingTopics.jobMetrics(server.jobId), event),
+            close: () => close().finally(() => Promise.all([trainer.close(), server.app.stop()])),
+          }
         },
       }),
     ),
@@ -338,7 +373,8 @@ async function measure(configuration: Configuration, failures: unknown[]): Promi
       await fanout.publish(probe)
       ready = await waitUntil(() => live.every((flag) => flag === 1), 200)
     }
-    if (!ready) throw new Error(`${configuration.name}: only ${live.filter((flag) => flag === 1).length} of ${subscribers} subscribers received a probe after 100 tries`)
+    if (!ready)
+      throw new Error(`${configuration.name}: only ${live.filter((flag) => flag === 1).length} of ${subscribers} subscribers received a probe after 100 tries`)
     await sleep(300) // late probes, GC of the set-up
     if (failures.length > 0) throw new Error(`${configuration.name}: ${describe(failures[0])}`)
 
@@ -372,7 +408,20 @@ async function measure(configuration: Configuration, failures: unknown[]): Promi
     const pressure = (cpuStallMicros() - stallBefore) / 1000 / wallMs
     if (failures.length > 0) throw new Error(`${configuration.name}: ${describe(failures[0])}`)
     const sorted = latencies.sort((a, b) => a - b)
-    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? Number.NaN, delivered: latencies.length, expected, lag: percentile(lags.sort((a, b) => a - b), 99), cpu: cpuMs / wallMs, cpuPerDelivery: (cpuMs * 1000) / latencies.length, pressure }
+    return {
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      max: sorted[sorted.length - 1] ?? Number.NaN,
+      delivered: latencies.length,
+      expected,
+      lag: percentile(
+        lags.sort((a, b) => a - b),
+        99,
+      ),
+      cpu: cpuMs / wallMs,
+      cpuPerDelivery: (cpuMs * 1000) / latencies.length,
+      pressure,
+    }
   } finally {
     await fanout.close()
   }
@@ -427,4 +476,22 @@ console.log(
 console.log(
   'CPU: this process (server, trainer, clients), in cores and per event delivered to one subscriber; events/s per core: what one core would sustain for these subscribers at that cost; machine CPU pressure: share of the time some task waited for a CPU (PSI).\n',
 )
-console.log(table(['configuration', 'p50 ms', 'p99 ms', 'max ms', 'p50 ratio to bus', 'p99 ratio to bus', 'delivered (all rounds)', 'emit lag p99 ms', 'CPU (cores)', 'CPU µs per delivery', 'events/s per core', 'machine CPU pressure'], rows))
+console.log(
+  table(
+    [
+      'configuration',
+      'p50 ms',
+      'p99 ms',
+      'max ms',
+      'p50 ratio to bus',
+      'p99 ratio to bus',
+      'delivered (all rounds)',
+      'emit lag p99 ms',
+      'CPU (cores)',
+      'CPU µs per delivery',
+      'events/s per core',
+      'machine CPU pressure',
+    ],
+    rows,
+  ),
+)

@@ -21,12 +21,60 @@ export interface PredictCase {
 const text = { maxSequenceLength: 32, epochs: 2 }
 
 export const allCases: PredictCase[] = [
-  { name: 'text-bag-of-embeddings', datasetType: 'text', trainingCsv: () => wideVocabularyCsv(1200, 7), heldOutCsv: () => wideVocabularyCsv(256, 97), labelColumn: 'label', model: { baseModel: 'text-bag-of-embeddings', task: 'text-classification' }, hyperparameters: { ...text, learningRate: 0.02 } },
-  { name: 'text-cnn', datasetType: 'text', trainingCsv: () => wideVocabularyCsv(1200, 7), heldOutCsv: () => wideVocabularyCsv(256, 99), labelColumn: 'label', model: { baseModel: 'text-cnn', task: 'text-classification' }, hyperparameters: { ...text, learningRate: 0.005 } },
-  { name: 'text-transformer-small', datasetType: 'text', trainingCsv: () => wideVocabularyCsv(1200, 7), heldOutCsv: () => wideVocabularyCsv(256, 98), labelColumn: 'label', model: { baseModel: 'text-transformer-small', task: 'text-classification' }, hyperparameters: { ...text, learningRate: 0.003 } },
-  { name: 'tabular-mlp', datasetType: 'tabular', trainingCsv: () => tabularClassesCsv(2000), heldOutCsv: () => tabularClassesCsv(256, 96), labelColumn: 'label', model: { baseModel: 'tabular-mlp', task: 'tabular-classification' }, hyperparameters: { epochs: 3, learningRate: 0.02 } },
-  { name: 'tabular-mlp (regression)', datasetType: 'tabular', trainingCsv: () => regressionCsv(2000), heldOutCsv: () => regressionCsv(256, 95), labelColumn: 'y', model: { baseModel: 'tabular-mlp', task: 'tabular-regression' }, hyperparameters: { epochs: 3, learningRate: 0.01 } },
-  { name: 'image-cnn-small (28×28)', datasetType: 'image', trainingCsv: () => strokeImagesCsv(600), heldOutCsv: () => strokeImagesCsv(256, 94), labelColumn: 'label', model: { baseModel: 'image-cnn-small', task: 'image-classification' }, hyperparameters: { epochs: 2, learningRate: 0.01 } },
+  {
+    name: 'text-bag-of-embeddings',
+    datasetType: 'text',
+    trainingCsv: () => wideVocabularyCsv(1200, 7),
+    heldOutCsv: () => wideVocabularyCsv(256, 97),
+    labelColumn: 'label',
+    model: { baseModel: 'text-bag-of-embeddings', task: 'text-classification' },
+    hyperparameters: { ...text, learningRate: 0.02 },
+  },
+  {
+    name: 'text-cnn',
+    datasetType: 'text',
+    trainingCsv: () => wideVocabularyCsv(1200, 7),
+    heldOutCsv: () => wideVocabularyCsv(256, 99),
+    labelColumn: 'label',
+    model: { baseModel: 'text-cnn', task: 'text-classification' },
+    hyperparameters: { ...text, learningRate: 0.005 },
+  },
+  {
+    name: 'text-transformer-small',
+    datasetType: 'text',
+    trainingCsv: () => wideVocabularyCsv(1200, 7),
+    heldOutCsv: () => wideVocabularyCsv(256, 98),
+    labelColumn: 'label',
+    model: { baseModel: 'text-transformer-small', task: 'text-classification' },
+    hyperparameters: { ...text, learningRate: 0.003 },
+  },
+  {
+    name: 'tabular-mlp',
+    datasetType: 'tabular',
+    trainingCsv: () => tabularClassesCsv(2000),
+    heldOutCsv: () => tabularClassesCsv(256, 96),
+    labelColumn: 'label',
+    model: { baseModel: 'tabular-mlp', task: 'tabular-classification' },
+    hyperparameters: { epochs: 3, learningRate: 0.02 },
+  },
+  {
+    name: 'tabular-mlp (regression)',
+    datasetType: 'tabular',
+    trainingCsv: () => regressionCsv(2000),
+    heldOutCsv: () => regressionCsv(256, 95),
+    labelColumn: 'y',
+    model: { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+    hyperparameters: { epochs: 3, learningRate: 0.01 },
+  },
+  {
+    name: 'image-cnn-small (28×28)',
+    datasetType: 'image',
+    trainingCsv: () => strokeImagesCsv(600),
+    heldOutCsv: () => strokeImagesCsv(256, 94),
+    labelColumn: 'label',
+    model: { baseModel: 'image-cnn-small', task: 'image-classification' },
+    hyperparameters: { epochs: 2, learningRate: 0.01 },
+  },
 ]
 
 /** The raw inputs the predict endpoint takes for the held-out rows: texts, feature objects, pixel arrays. */
@@ -50,4 +98,3 @@ function wideVocabularyCsv(rows: number, seed: number): string {
   })
   return `${[lines[0], ...widened].join('\n')}\n`
 }
-

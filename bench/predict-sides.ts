@@ -31,7 +31,9 @@ export interface Side {
 
 /** Predictions in the ONNX output's layout. */
 function flatten(predictions: Prediction[], labels: string[] | null): number[] {
-  return predictions.flatMap((p) => (labels ? labels.map((label) => ('probabilities' in p ? p.probabilities[label] : Number.NaN)) : ['value' in p ? p.value : Number.NaN]))
+  return predictions.flatMap((p) =>
+    labels ? labels.map((label) => ('probabilities' in p ? p.probabilities[label] : Number.NaN)) : ['value' in p ? p.value : Number.NaN],
+  )
 }
 
 /** One keep-alive connection to the service: requests with an optional body, answers as text. */
@@ -57,7 +59,15 @@ function keepAliveClient(url: string, token: string) {
 }
 
 /** POST /v1/training/jobs/{id}/predict with bodies serialized beforehand, one keep-alive connection per client. */
-export function httpSide(options: { label: string; url: string; token: string; jobId: string; batches: unknown[][]; labels: string[] | null; clients: number }): Side {
+export function httpSide(options: {
+  label: string
+  url: string
+  token: string
+  jobId: string
+  batches: unknown[][]
+  labels: string[] | null
+  clients: number
+}): Side {
   const connections = Array.from({ length: options.clients }, () => keepAliveClient(options.url, options.token))
   const bodies = options.batches.map((inputs) => Buffer.from(JSON.stringify({ inputs })))
   return {
@@ -68,7 +78,8 @@ export function httpSide(options: { label: string; url: string; token: string; j
       const { status, text } = await connections[client].request('POST', `/v1/training/jobs/${options.jobId}/predict`, bodies[batch])
       if (status !== 200) throw new Error(`predict answered ${status}: ${text.slice(0, 300)}`)
       const predictions = (JSON.parse(text) as { data: { predictions: Prediction[] } }).data.predictions
-      if (predictions.length !== options.batches[batch].length) throw new Error(`predict answered ${predictions.length} predictions for ${options.batches[batch].length} inputs`)
+      if (predictions.length !== options.batches[batch].length)
+        throw new Error(`predict answered ${predictions.length} predictions for ${options.batches[batch].length} inputs`)
       return flatten(predictions, options.labels)
     },
     dispose: () => connections.forEach((connection) => connection.close()),
@@ -139,20 +150,38 @@ export function onnxSide(label: string, { session, preprocessing }: OnnxModel, b
 function onnxFeeds(preprocessing: Preprocessing, items: unknown[], firstInput: string): Record<string, ort.Tensor> {
   const count = items.length
   if (preprocessing.kind === 'text') {
-    const { x } = encodeInputs(preprocessing, items.map((text) => ({ [preprocessing.textColumn]: text as string })))
+    const { x } = encodeInputs(
+      preprocessing,
+      items.map((text) => ({ [preprocessing.textColumn]: text as string })),
+    )
     const ids = new BigInt64Array(x.length)
     for (let i = 0; i < x.length; i++) ids[i] = BigInt(x[i])
     return { [firstInput]: new ort.Tensor('int64', ids, [count, preprocessing.maxSequenceLength]) }
   }
   if (preprocessing.kind === 'image') {
-    return { [firstInput]: new ort.Tensor('float32', packRows(items as number[][], preprocessing.pixelColumns.length), [count, preprocessing.pixelColumns.length]) }
+    return {
+      [firstInput]: new ort.Tensor('float32', packRows(items as number[][], preprocessing.pixelColumns.length), [count, preprocessing.pixelColumns.length]),
+    }
   }
   const rows = items as Record<string, unknown>[]
   const numeric = preprocessing.features.filter((feature) => feature.type === 'numeric')
   const categorical = preprocessing.features.filter((feature) => feature.type === 'categorical')
   const feeds: Record<string, ort.Tensor> = {}
-  if (numeric.length > 0) feeds.numeric = new ort.Tensor('float32', packRows(rows.map((row) => numeric.map((f) => Number(row[f.column]))), numeric.length), [count, numeric.length])
-  if (categorical.length > 0) feeds.categorical = new ort.Tensor('string', rows.flatMap((row) => categorical.map((f) => String(row[f.column] ?? ''))), [count, categorical.length])
+  if (numeric.length > 0)
+    feeds.numeric = new ort.Tensor(
+      'float32',
+      packRows(
+        rows.map((row) => numeric.map((f) => Number(row[f.column]))),
+        numeric.length,
+      ),
+      [count, numeric.length],
+    )
+  if (categorical.length > 0)
+    feeds.categorical = new ort.Tensor(
+      'string',
+      rows.flatMap((row) => categorical.map((f) => String(row[f.column] ?? ''))),
+      [count, categorical.length],
+    )
   return feeds
 }
 
@@ -209,6 +238,7 @@ export async function tfjsSide(zip: Uint8Array, batches: unknown[][]): Promise<S
 /** Raw inputs as predict takes them (texts, pixel arrays, feature objects) as rows by column. */
 function rowsOf(preprocessing: Preprocessing, items: unknown[]): Row[] {
   if (preprocessing.kind === 'text') return items.map((text) => ({ [preprocessing.textColumn]: text as string }))
-  if (preprocessing.kind === 'image') return (items as number[][]).map((pixels) => Object.fromEntries(preprocessing.pixelColumns.map((column, i) => [column, pixels[i]])))
+  if (preprocessing.kind === 'image')
+    return (items as number[][]).map((pixels) => Object.fromEntries(preprocessing.pixelColumns.map((column, i) => [column, pixels[i]])))
   return items as Row[]
 }

@@ -109,7 +109,11 @@ async function train(c: PredictCase): Promise<string> {
     options: { seed: 42 },
   })
   type JobJson = { status: string; error: unknown }
-  const ended = await poll(() => api<{ job: JobJson }>('GET', `/v1/training/jobs/${job.id}`), ({ job }) => ['completed', 'failed', 'cancelled'].includes(job.status), `job ${c.name}`)
+  const ended = await poll(
+    () => api<{ job: JobJson }>('GET', `/v1/training/jobs/${job.id}`),
+    ({ job }) => ['completed', 'failed', 'cancelled'].includes(job.status),
+    `job ${c.name}`,
+  )
   if (ended.job.status !== 'completed') throw new Error(`${c.name}: job ${ended.job.status}: ${JSON.stringify(ended.job.error)}`)
   return job.id
 }
@@ -117,7 +121,13 @@ async function train(c: PredictCase): Promise<string> {
 async function exported(jobId: string, body: unknown): Promise<Uint8Array> {
   type ExportJson = { id: string; status: string; downloadUrl: string | null; error: unknown }
   const created = (await api<{ export: ExportJson }>('POST', `/v1/training/jobs/${jobId}/export`, body)).export
-  const view = (await poll(() => api<{ export: ExportJson }>('GET', `/v1/training/jobs/${jobId}/exports/${created.id}`), ({ export: e }) => e.status !== 'processing', `export ${created.id}`)).export
+  const view = (
+    await poll(
+      () => api<{ export: ExportJson }>('GET', `/v1/training/jobs/${jobId}/exports/${created.id}`),
+      ({ export: e }) => e.status !== 'processing',
+      `export ${created.id}`,
+    )
+  ).export
   if (view.status !== 'completed') throw new Error(`export ${JSON.stringify(body)} of ${jobId} ${view.status}: ${JSON.stringify(view.error)}`)
   const response = await fetch(service.url + view.downloadUrl, { headers: { authorization: `Bearer ${token}` } })
   if (!response.ok) throw new Error(`download of ${created.id}: ${response.status}`)
@@ -241,23 +251,50 @@ try {
     console.error(`round ${round + 1}/${rounds} done at ${((performance.now() - began) / 1000).toFixed(0)} s`)
   }
 
-  console.log(`Prediction — ${machine()}; load average ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`)
-  console.log(`onnxruntime-node ${ort.env.versions.common} (default session options), tfjs on ${(await selectBackend()).name}; ${rounds} rounds × ${windowMs} ms windows; trained in ${trainedSeconds.toFixed(0)} s, exported by ${preparedSeconds.toFixed(0)} s, total ${((performance.now() - began) / 1000).toFixed(0)} s\n`)
+  console.log(
+    `Prediction — ${machine()}; load average ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  )
+  console.log(
+    `onnxruntime-node ${ort.env.versions.common} (default session options), tfjs on ${(await selectBackend()).name}; ${rounds} rounds × ${windowMs} ms windows; trained in ${trainedSeconds.toFixed(0)} s, exported by ${preparedSeconds.toFixed(0)} s, total ${((performance.now() - began) / 1000).toFixed(0)} s\n`,
+  )
   const serviceCpu = (cell: Cell) => (cell.side.remote ? fixed(cell.serviceCpuMs / cell.latencies.length) : '-')
   console.log(
     table(
       ['architecture', 'batch', 'side', 'rows/s', 'ratio to HTTP', 'p50 ms', 'p99 ms', 'calls', 'service CPU ms/call'],
-      groups.flatMap(({ c, batchSize, cells }) => cells.map((cell) => [c.name, batchSize, cell.side.label, fixed(median(cell.rowsPerSecond)), fixed(median(cell.ratios)), fixed(percentile(cell.latencies, 50)), fixed(percentile(cell.latencies, 99)), cell.latencies.length, serviceCpu(cell)])),
+      groups.flatMap(({ c, batchSize, cells }) =>
+        cells.map((cell) => [
+          c.name,
+          batchSize,
+          cell.side.label,
+          fixed(median(cell.rowsPerSecond)),
+          fixed(median(cell.ratios)),
+          fixed(percentile(cell.latencies, 50)),
+          fixed(percentile(cell.latencies, 99)),
+          cell.latencies.length,
+          serviceCpu(cell),
+        ]),
+      ),
     ),
   )
   console.log(`\nrows/s as a multiple of HTTP predict's (1 client), median of per-round ratios:\n`)
   console.log(
     table(
       ['architecture', 'batch', 'HTTP rows/s', 'HTTP p50 / p99 ms', ...groups[0].cells.slice(1).map((cell) => cell.side.label)],
-      groups.map(({ c, batchSize, cells: [http, ...others] }) => [c.name, batchSize, fixed(median(http.rowsPerSecond)), `${fixed(percentile(http.latencies, 50))} / ${fixed(percentile(http.latencies, 99))}`, ...others.map((cell) => fixed(median(cell.ratios)))]),
+      groups.map(({ c, batchSize, cells: [http, ...others] }) => [
+        c.name,
+        batchSize,
+        fixed(median(http.rowsPerSecond)),
+        `${fixed(percentile(http.latencies, 50))} / ${fixed(percentile(http.latencies, 99))}`,
+        ...others.map((cell) => fixed(median(cell.ratios))),
+      ]),
     ),
   )
-  console.log(`\n${jobRead.side.label}, for comparison: p50 ${fixed(percentile(jobRead.latencies, 50))} ms, p99 ${fixed(percentile(jobRead.latencies, 99))} ms, ${jobRead.latencies.length} calls, service CPU ${serviceCpu(jobRead)} ms/call`)
+  console.log(
+    `\n${jobRead.side.label}, for comparison: p50 ${fixed(percentile(jobRead.latencies, 50))} ms, p99 ${fixed(percentile(jobRead.latencies, 99))} ms, ${jobRead.latencies.length} calls, service CPU ${serviceCpu(jobRead)} ms/call`,
+  )
   console.log(`\nmax |output − HTTP predict's| on the first batch of ${Math.max(...batchSizes)} (probabilities, or regression values):\n`)
   console.log(table(['architecture', ...agreementHeader], agreement))
 } finally {

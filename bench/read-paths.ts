@@ -14,9 +14,21 @@ const owner = 'user-bench'
 const order = { sortBy: 'createdAt', sortOrder: 'desc' } as const
 
 const cases: [string, () => Promise<unknown>][] = [
-  ['job by id: Prisma findFirst (+owner)', () => db.job.findFirst({ where: { id, ownerId: owner, deletedAt: null }, include: { owner: { select: { name: true } } } })],
+  [
+    'job by id: Prisma findFirst (+owner)',
+    () => db.job.findFirst({ where: { id, ownerId: owner, deletedAt: null }, include: { owner: { select: { name: true } } } }),
+  ],
   ['job by id: read store', () => reads.jobById(id, owner)],
-  ['20 running jobs: Prisma findMany (+owner)', () => db.job.findMany({ where: { ownerId: owner, deletedAt: null, status: 'running' }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], take: 20, include: { owner: { select: { name: true } } } })],
+  [
+    '20 running jobs: Prisma findMany (+owner)',
+    () =>
+      db.job.findMany({
+        where: { ownerId: owner, deletedAt: null, status: 'running' },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: 20,
+        include: { owner: { select: { name: true } } },
+      }),
+  ],
   ['20 running jobs: read store', () => reads.jobs({ ownerId: owner, status: 'running' }, order, { offset: 0, limit: 20 })],
 ]
 const timings = new Map<string, number[]>()
@@ -30,4 +42,9 @@ for (let round = 0; round < 5; round++) {
 }
 await close()
 console.log(`Read paths — ${machine()}\nmean ms per call over 500 calls, median of 5 interleaved rounds\n`)
-console.log(table(['query', 'ms per call'], cases.map(([label]) => [label, median(timings.get(label)!).toFixed(3)])))
+console.log(
+  table(
+    ['query', 'ms per call'],
+    cases.map(([label]) => [label, median(timings.get(label)!).toFixed(3)]),
+  ),
+)

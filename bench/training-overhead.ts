@@ -58,7 +58,6 @@ function listOption(name: string, fallback: string[]): string[] {
 
 const rows = (n: number) => Math.max(50, Math.round(n * scale))
 
-
 // Row counts give each training span about 5 s on the shared 2-core VM when it is quiet (2-3x that when busy).
 const allCases: Case[] = [
   {
@@ -86,7 +85,10 @@ const allCases: Case[] = [
     name: 'text-transformer-small',
     datasetType: 'text',
     csv: () => learnableTextCsv(rows(600)),
-    request: { model: { baseModel: 'text-transformer-small', task: 'text-classification' }, hyperparameters: { epochs: 2, hiddenSize: 64, numLayers: 2, maxSequenceLength: 32 } },
+    request: {
+      model: { baseModel: 'text-transformer-small', task: 'text-classification' },
+      hyperparameters: { epochs: 2, hiddenSize: 64, numLayers: 2, maxSequenceLength: 32 },
+    },
     architecture: 'transformer',
   },
   {
@@ -211,7 +213,16 @@ function runBare(c: Case, file: string, mode: BareTrainSpec['mode']): Promise<Me
 
 const loadBefore = os.loadavg()
 const app = await buildApp(
-  loadConfig({ DATA_DIR: dataDir, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', API_TOKENS: `bench:${token}`, TRAINER: 'embedded', TRAINER_CONCURRENCY: '1' }),
+  loadConfig({
+    DATA_DIR: dataDir,
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'error',
+    API_TOKENS: `bench:${token}`,
+    TRAINER: 'embedded',
+    TRAINER_CONCURRENCY: '1',
+  }),
 )
 const base = await app.start()
 const { db, close } = await createDatabase(databaseUrl)
@@ -238,8 +249,12 @@ try {
       for (const side of order) {
         const measure = side === 'service' ? await runService(base, db, c, id) : await runBare(c, file, side)
         results.get(c.name)![side].push(measure)
-        const check = Object.entries(measure.validation).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(', ')
-        console.error(`round ${round + 1}/${rounds} ${c.name} ${side}: ${Math.round(measure.samplesPerSecond)} samples/s over ${measure.spanSeconds.toFixed(1)} s (${check}; end to end ${measure.endToEndSeconds.toFixed(1)} s${measure.parentCpuSeconds === undefined ? '' : `; parent CPU ${measure.parentCpuSeconds.toFixed(1)} s`}${measure.checkpointSeconds ? `; checkpoints ${measure.checkpointSeconds.toFixed(2)} s` : ''})`)
+        const check = Object.entries(measure.validation)
+          .map(([name, value]) => `${name} ${value.toFixed(3)}`)
+          .join(', ')
+        console.error(
+          `round ${round + 1}/${rounds} ${c.name} ${side}: ${Math.round(measure.samplesPerSecond)} samples/s over ${measure.spanSeconds.toFixed(1)} s (${check}; end to end ${measure.endToEndSeconds.toFixed(1)} s${measure.parentCpuSeconds === undefined ? '' : `; parent CPU ${measure.parentCpuSeconds.toFixed(1)} s`}${measure.checkpointSeconds ? `; checkpoints ${measure.checkpointSeconds.toFixed(2)} s` : ''})`,
+        )
       }
     }
   }
@@ -284,6 +299,10 @@ const header = [
   ...(sides.includes('service') ? ["job's own samplesPerSecond", 'span s (bare / service)', 'end to end s (bare / service)', 'service parent CPU s'] : []),
 ]
 console.log(`Training overhead — ${machine()}`)
-console.log(`Backend wasm (selectBackend) for all; batch size ${batchSize}; median of ${rounds} rounds (order rotated each round); load average ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after.`)
-console.log('samples/s = training rows × epochs / span; span = first step → end of the last validation pass. End to end: job created → completed; script spawned → exited.\n')
+console.log(
+  `Backend wasm (selectBackend) for all; batch size ${batchSize}; median of ${rounds} rounds (order rotated each round); load average ${loadBefore[0].toFixed(2)} before, ${loadAfter[0].toFixed(2)} after.`,
+)
+console.log(
+  'samples/s = training rows × epochs / span; span = first step → end of the last validation pass. End to end: job created → completed; script spawned → exited.\n',
+)
 console.log(table(header, rowsOut))

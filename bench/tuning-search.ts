@@ -49,7 +49,10 @@ const hartmannP = [
 
 function hartmann6(p: ParameterSet): number {
   const x = [0, 1, 2, 3, 4, 5].map((j) => p[`x${j + 1}`] as number)
-  return -hartmannAlpha.reduce((sum, alpha, i) => sum + alpha * Math.exp(-x.reduce((inner, xj, j) => inner + hartmannA[i][j] * (xj - hartmannP[i][j]) ** 2, 0)), 0)
+  return -hartmannAlpha.reduce(
+    (sum, alpha, i) => sum + alpha * Math.exp(-x.reduce((inner, xj, j) => inner + hartmannA[i][j] * (xj - hartmannP[i][j]) ** 2, 0)),
+    0,
+  )
 }
 
 // The optimizer moves the best learning rate and adds its own floor, as real optimizers do.
@@ -158,7 +161,12 @@ for (const fn of functions) {
     const medians = checkpoints.map((n) => median(runs.map((run) => run.bestSoFar[n - 1])))
     medianAt.set(strategy.label, median(runs.map((run) => run.bestSoFar[at - 1])))
     rows.push([fn.name, format(fn.optimum), strategy.label, ...medians.map(format)])
-    suggestRows.push([fn.name, strategy.label, median(runs.map((run) => run.lastSuggestMs)).toFixed(2), Math.max(...runs.map((run) => run.lastSuggestMs)).toFixed(2)])
+    suggestRows.push([
+      fn.name,
+      strategy.label,
+      median(runs.map((run) => run.lastSuggestMs)).toFixed(2),
+      Math.max(...runs.map((run) => run.lastSuggestMs)).toFixed(2),
+    ])
   }
   const better = medianAt.get(strategies[1].label)! < medianAt.get('random')!
   verdicts.push(`${fn.name}: bayesian ${better ? 'better' : 'NOT better'} than random after ${at} trials`)

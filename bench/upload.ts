@@ -79,7 +79,9 @@ try {
     clearInterval(sampler)
     peak = Math.max(peak, rssBytes(pid))
     rssGrowth.push(peak - baseline)
-    console.error(`round ${round + 1}/${rounds}: ${(mb / uploadSeconds.at(-1)!).toFixed(1)} MB/s, ${dataset.rowCount} rows, RSS +${((peak - baseline) / 2 ** 20).toFixed(1)} MB`)
+    console.error(
+      `round ${round + 1}/${rounds}: ${(mb / uploadSeconds.at(-1)!).toFixed(1)} MB/s, ${dataset.rowCount} rows, RSS +${((peak - baseline) / 2 ** 20).toFixed(1)} MB`,
+    )
   }
 } finally {
   await service.stop()
@@ -95,7 +97,12 @@ console.log(
     ['what', 'MB/s (median)', 'ratio to cp', 'peak RSS growth MB (median / max)'],
     [
       ['cp of the file', copy.toFixed(0), '1.00', '-'],
-      ['POST /v1/training/datasets (upload, parse, infer, store)', ingest.toFixed(1), (ingest / copy).toFixed(3), `${(median(rssGrowth) / 2 ** 20).toFixed(1)} / ${(Math.max(...rssGrowth) / 2 ** 20).toFixed(1)}`],
+      [
+        'POST /v1/training/datasets (upload, parse, infer, store)',
+        ingest.toFixed(1),
+        (ingest / copy).toFixed(3),
+        `${(median(rssGrowth) / 2 ** 20).toFixed(1)} / ${(Math.max(...rssGrowth) / 2 ** 20).toFixed(1)}`,
+      ],
     ],
   ),
 )

@@ -16,16 +16,17 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
 }
 
 execFileSync('npx', ['tsx', 'scripts/sync-schemas.ts'], { stdio: 'inherit' })
-const last = readdirSync('prisma/migrations').filter((entry) => /^\d{14}_/.test(entry)).sort().at(-1)
+const last = readdirSync('prisma/migrations')
+  .filter((entry) => /^\d{14}_/.test(entry))
+  .sort()
+  .at(-1)
 const previous = last ? path.join('prisma/migrations', last, 'schema.snapshot.prisma') : undefined
 const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14)
 const folder = `${stamp}_${name}`
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'migration-'))
 
 function diff(provider: 'sqlite' | 'postgresql', schemaFile: string, databaseUrl: string): string {
-  const from = previous
-    ? ['--from-schema-datamodel', provider === 'sqlite' ? previous : toPostgres(previous)]
-    : ['--from-empty']
+  const from = previous ? ['--from-schema-datamodel', provider === 'sqlite' ? previous : toPostgres(previous)] : ['--from-empty']
   const sql = execFileSync('npx', ['prisma', 'migrate', 'diff', ...from, '--to-schema-datamodel', schemaFile, '--script'], {
     env: { ...process.env, DATABASE_URL: databaseUrl },
     encoding: 'utf8',

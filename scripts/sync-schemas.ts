@@ -7,7 +7,10 @@ import path from 'node:path'
 const [source = 'prisma/schema.prisma', target = 'prisma/postgres/schema.prisma'] = process.argv.slice(2)
 const sqlite = readFileSync(source, 'utf8')
 const postgres = sqlite
-  .replace('// Source of truth for the data model.', '// GENERATED from prisma/schema.prisma by `npm run db:sync-schemas`: do not edit.\n// Source of truth for the data model.')
+  .replace(
+    '// Source of truth for the data model.',
+    '// GENERATED from prisma/schema.prisma by `npm run db:sync-schemas`: do not edit.\n// Source of truth for the data model.',
+  )
   .replace('output                 = "./generated/sqlite"', 'output                 = "../generated/postgres"')
   .replace('provider = "sqlite"', 'provider = "postgresql"')
   .replace('url      = "file:unused.db"', 'url      = "postgresql://unused"')

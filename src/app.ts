@@ -85,7 +85,16 @@ export async function buildApp(config: Config): Promise<App> {
 
   const history = config.trainer === 'embedded' ? createHistoryWriter(database.target) : null
   const trainer = history
-    ? createTrainer({ db: database.db, history, bus, storage, logger, instanceTypes, concurrency: config.trainerConcurrency, backend: config.trainerBackend ?? null })
+    ? createTrainer({
+        db: database.db,
+        history,
+        bus,
+        storage,
+        logger,
+        instanceTypes,
+        concurrency: config.trainerConcurrency,
+        backend: config.trainerBackend ?? null,
+      })
     : null
 
   const fastify = Fastify({
@@ -124,12 +133,19 @@ export async function buildApp(config: Config): Promise<App> {
     request.log.error({ err: error, url: request.url, method: request.method }, 'unexpected error')
     return reply.code(500).send(errorBody(internalErrorCode, 'Internal error; the service log has the details'))
   })
-  fastify.setNotFoundHandler((request, reply) => fail(reply, new NotFoundError('route', `${request.method} ${request.url}`, `No endpoint ${request.method} ${request.url.split('?')[0]}`)))
+  fastify.setNotFoundHandler((request, reply) =>
+    fail(reply, new NotFoundError('route', `${request.method} ${request.url}`, `No endpoint ${request.method} ${request.url.split('?')[0]}`)),
+  )
 
   fastify.get('/healthz', async (_request, reply) => ok(reply, 200, { status: 'ok' }))
   fastify.get('/readyz', async (_request, reply) => {
     const up = await database.ping()
-    return ok(reply.code(up ? 200 : 503), up ? 200 : 503, { status: up ? 'ready' : 'unavailable', database: up ? 'ok' : 'unreachable', eventBus: config.redisUrl ? 'redis' : 'in-process', trainer: trainer ? { mode: 'embedded', ...trainer.status() } : { mode: 'off' } })
+    return ok(reply.code(up ? 200 : 503), up ? 200 : 503, {
+      status: up ? 'ready' : 'unavailable',
+      database: up ? 'ok' : 'unreachable',
+      eventBus: config.redisUrl ? 'redis' : 'in-process',
+      trainer: trainer ? { mode: 'embedded', ...trainer.status() } : { mode: 'off' },
+    })
   })
 
   const graphql = registerGraphql(fastify, services, logger)

@@ -14,7 +14,10 @@ async function main() {
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`Port ${config.port} is already in use: stop the other process or set PORT`)
     throw error
   }
-  app.fastify.log.info({ url, graphiql: `${url}/graphql`, dataDir: config.dataDir, database: parseDatabaseUrl(config.databaseUrl).provider }, 'training service ready')
+  app.fastify.log.info(
+    { url, graphiql: `${url}/graphql`, dataDir: config.dataDir, database: parseDatabaseUrl(config.databaseUrl).provider },
+    'training service ready',
+  )
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {

@@ -31,7 +31,11 @@ describe('schema', () => {
 
   it('executes a read for a principal with the read scope', async () => {
     const principal = { userId: 'user-x', userName: 'x', tokenId: 'token-x', scopes: new Set(['read']) }
-    const result = await graphql({ schema, source: '{ baseModels(task: "tabular-regression") { name architecture } viewer { name scopes } }', contextValue: { principal, services: {} } })
+    const result = await graphql({
+      schema,
+      source: '{ baseModels(task: "tabular-regression") { name architecture } viewer { name scopes } }',
+      contextValue: { principal, services: {} },
+    })
     expect(result.errors).toBeUndefined()
     expect(result.data).toEqual({ baseModels: [{ name: 'tabular-mlp', architecture: 'mlp' }], viewer: { name: 'x', scopes: ['read'] } })
   })

@@ -36,7 +36,14 @@ export async function refreshQueueEstimates(db: Db, instanceTypes: readonly Inst
     const estimate = estimates.get(job.id)
     if (!estimate) return []
     const moved = Math.abs((job.estimatedStartTime?.getTime() ?? 0) - estimate.startsAt) > toleranceMs
-    return moved ? [db.job.updateMany({ where: { id: job.id, status: 'pending' }, data: { estimatedStartTime: new Date(estimate.startsAt), estimatedCompletionTime: new Date(estimate.endsAt) } })] : []
+    return moved
+      ? [
+          db.job.updateMany({
+            where: { id: job.id, status: 'pending' },
+            data: { estimatedStartTime: new Date(estimate.startsAt), estimatedCompletionTime: new Date(estimate.endsAt) },
+          }),
+        ]
+      : []
   })
   if (changes.length > 0) await db.$transaction(changes)
   return changes.length

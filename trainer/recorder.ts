@@ -64,7 +64,14 @@ export function createRecorder(deps: { history: HistoryWriter; bus: EventBus; lo
       writing = writing.then(async () => {
         try {
           await history.write(
-            batchPoints.map((point) => ({ jobId, name: point.name, step: point.step, epoch: point.epoch, value: point.value, timestamp: new Date(point.timestamp) })),
+            batchPoints.map((point) => ({
+              jobId,
+              name: point.name,
+              step: point.step,
+              epoch: point.epoch,
+              value: point.value,
+              timestamp: new Date(point.timestamp),
+            })),
             batchLogs.map((log) => ({
               jobId,
               timestamp: log.at,

@@ -74,8 +74,7 @@ async function fineTuneSource(db: Db, job: Job) {
   const source = await db.job.findFirst({ where: { id: job.baseModel, ownerId: job.ownerId, status: 'completed' } })
   if (!source) return { kind: 'unavailable' as const }
   const best =
-    (await db.checkpoint.findFirst({ where: { jobId: source.id, isBest: true }, orderBy: { step: 'desc' } })) ??
-    (await latestCheckpoint(db, source.id))
+    (await db.checkpoint.findFirst({ where: { jobId: source.id, isBest: true }, orderBy: { step: 'desc' } })) ?? (await latestCheckpoint(db, source.id))
   return best ? { kind: 'job' as const, checkpoint: best } : { kind: 'unavailable' as const }
 }
 
@@ -199,7 +198,14 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
         gpu = message.gpu
         break
       case 'log':
-        recorder.log({ level: message.level, message: message.message, step: message.step ?? null, epoch: message.epoch ?? null, metrics: message.metrics ?? null, at: message.at })
+        recorder.log({
+          level: message.level,
+          message: message.message,
+          step: message.step ?? null,
+          epoch: message.epoch ?? null,
+          metrics: message.metrics ?? null,
+          at: message.at,
+        })
         break
       case 'step':
         onStep(message)
@@ -211,10 +217,24 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
         // As the spec's §4.1 example: the epoch's training metrics, then its validation.
         const training: Metrics = {}
         for (const [name, value] of Object.entries(live.metrics as Metrics)) if (name.startsWith('train')) training[name] = value
-        recorder.log({ level: 'info', message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}`, step: message.step, epoch: message.epoch, metrics: training, at: message.at })
+        recorder.log({
+          level: 'info',
+          message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}`,
+          step: message.step,
+          epoch: message.epoch,
+          metrics: training,
+          at: message.at,
+        })
         Object.assign(live.metrics, message.metrics)
         recorder.metrics(message.step, message.epoch, message.metrics, message.at)
-        recorder.log({ level: 'info', message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}: validation`, step: message.step, epoch: message.epoch, metrics: message.metrics, at: message.at })
+        recorder.log({
+          level: 'info',
+          message: `Epoch ${message.epoch}/${config.hyperparameters.epochs}: validation`,
+          step: message.step,
+          epoch: message.epoch,
+          metrics: message.metrics,
+          at: message.at,
+        })
         break
       }
       case 'checkpoint':
@@ -225,7 +245,11 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
         live.memoryUsage = message.memoryUsage === null ? null : round(message.memoryUsage, 1)
         memoryBytes = message.memoryBytes
         if (instanceType && memoryBytes > instanceType.memoryGb * 1024 ** 3) {
-          outcome = { type: 'failed', badInput: false, message: `out of memory: the training process used ${(memoryBytes / 1024 ** 3).toFixed(2)} GiB, over the ${instanceType.memoryGb} GiB of ${instanceType.name}` }
+          outcome = {
+            type: 'failed',
+            badInput: false,
+            message: `out of memory: the training process used ${(memoryBytes / 1024 ** 3).toFixed(2)} GiB, over the ${instanceType.memoryGb} GiB of ${instanceType.name}`,
+          }
           child?.kill('SIGKILL')
         }
         break
@@ -267,7 +291,10 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
             },
           }),
         ])
-        log('debug', `Checkpoint ${checkpointRowId(info.id)} saved at step ${info.step}${info.isBest ? ' (best so far)' : ''}`, { step: info.step, epoch: info.epoch })
+        log('debug', `Checkpoint ${checkpointRowId(info.id)} saved at step ${info.step}${info.isBest ? ' (best so far)' : ''}`, {
+          step: info.step,
+          epoch: info.epoch,
+        })
       } catch (error) {
         logger.warn({ err: error, jobId: job.id }, 'could not record a checkpoint')
       }
@@ -303,12 +330,21 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
       log('info', `Resuming from checkpoint ${resume.id} at step ${resume.step} (attempt ${job.attempts})`, { step: resume.step, epoch: resume.epoch })
     }
     if (config.resources.instanceCount > 1) {
-      log('info', `instanceCount ${config.resources.instanceCount}: training runs in one process here (no data-parallel workers); capacity and cost count ${config.resources.instanceCount} instances`)
+      log(
+        'info',
+        `instanceCount ${config.resources.instanceCount}: training runs in one process here (no data-parallel workers); capacity and cost count ${config.resources.instanceCount} instances`,
+      )
     }
     return {
       jobId: job.id,
       config,
-      dataset: { id: dataset.id, file: storage.resolve(dataset.filePath), format: dataset.format, columns, metadata: (dataset.metadata as Record<string, unknown> | null) ?? null },
+      dataset: {
+        id: dataset.id,
+        file: storage.resolve(dataset.filePath),
+        format: dataset.format,
+        columns,
+        metadata: (dataset.metadata as Record<string, unknown> | null) ?? null,
+      },
       checkpointDir: storage.resolve(`checkpoints/${job.id}`),
       resumeFrom: resume ? storage.resolve(resume.path) : null,
       initFrom,
@@ -419,7 +455,11 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     const failure =
       outcome?.type === 'failed'
         ? outcome
-        : { type: 'failed' as const, badInput: false, message: `the training process exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})` }
+        : {
+            type: 'failed' as const,
+            badInput: false,
+            message: `the training process exited unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`,
+          }
     if (stopReason === 'stop') {
       log('warn', `Training process ended while stopping: ${failure.message}`, epochNow)
       await finish({ status: 'cancelled' })
@@ -431,7 +471,11 @@ export function runJob(ctx: RunnerContext, claimed: Job): RunningJob {
     }
     const retriesLeft = config.options.maxRetries - (job.attempts - 1)
     if (!failure.badInput && retriesLeft > 0) {
-      log('warn', `Training failed: ${failure.message}. Retrying from the last checkpoint (${retriesLeft} ${retriesLeft === 1 ? 'retry' : 'retries'} left)`, epochNow)
+      log(
+        'warn',
+        `Training failed: ${failure.message}. Retrying from the last checkpoint (${retriesLeft} ${retriesLeft === 1 ? 'retry' : 'retries'} left)`,
+        epochNow,
+      )
       await finish({ status: 'pending' })
       return
     }

@@ -171,7 +171,9 @@ function checkModelServes(ref: ModelRef, preprocessing: Preprocessing, outputWid
   const regression = preprocessing.kind === 'tabular' && preprocessing.labels === null
   const kind = ref.task === 'text-classification' ? 'text' : ref.task === 'image-classification' ? 'image' : 'tabular'
   if (preprocessing.kind !== kind || regression !== (ref.task === 'tabular-regression')) {
-    throw new Error(`checkpoint ${ref.checkpointId} of ${ref.jobId} holds a ${regression ? 'regression' : `${preprocessing.kind} classification`} model, not ${ref.task}`)
+    throw new Error(
+      `checkpoint ${ref.checkpointId} of ${ref.jobId} holds a ${regression ? 'regression' : `${preprocessing.kind} classification`} model, not ${ref.task}`,
+    )
   }
   const expected = preprocessing.labels?.length ?? 1
   if (outputWidth !== expected) {

@@ -8,19 +8,11 @@ import type { FieldProblem } from '../errors/index.ts'
 import { problemsOf } from './validation.ts'
 import { InvalidInputError } from '../errors/index.ts'
 
-const int = (min: number, max: number) =>
-  z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`)
-const fraction = z
-  .number('must be a number')
-  .min(0, 'must be at least 0')
-  .lt(1, 'must be below 1')
+const int = (min: number, max: number) => z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`)
+const fraction = z.number('must be a number').min(0, 'must be at least 0').lt(1, 'must be below 1')
 const columnName = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters')
 
-export const nameSchema = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(128, 'must be at most 128 characters')
+export const nameSchema = z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters')
 export const descriptionSchema = z.string().max(2000, 'must be at most 2000 characters').nullable().optional()
 
 export const modelSchema = z.strictObject({
@@ -75,7 +67,10 @@ export const exportFormats = ['onnx', 'tfjs'] as const
 export const outputSchema = z.strictObject({
   checkpointInterval: int(1, 1_000_000_000).nullable().optional(),
   saveBestOnly: z.boolean().optional(),
-  exportFormat: z.enum(exportFormats, `must be one of ${exportFormats.join(', ')}`).nullable().optional(),
+  exportFormat: z
+    .enum(exportFormats, `must be one of ${exportFormats.join(', ')}`)
+    .nullable()
+    .optional(),
 })
 
 export const earlyStoppingMetrics = ['valLoss', 'valAccuracy', 'valMae', 'valRmse'] as const
@@ -89,7 +84,9 @@ export const optionsSchema = z.strictObject({
   enableLogging: z.boolean().optional(),
   seed: int(0, 2_147_483_647).optional(),
   maxRetries: int(0, 10).optional(),
-  maxRuntimeSeconds: int(1, 30 * 24 * 3600).nullable().optional(),
+  maxRuntimeSeconds: int(1, 30 * 24 * 3600)
+    .nullable()
+    .optional(),
 })
 
 export const createJobSchema = z.strictObject({

@@ -30,7 +30,10 @@ const intSpecSchema = z.strictObject({
 })
 const categoricalSpecSchema = z.strictObject({
   type: z.literal('categorical'),
-  values: z.array(z.union([finite, z.string(), z.boolean()], 'must be numbers, strings or booleans')).min(1, 'must list at least one value').max(1000, 'must list at most 1000 values'),
+  values: z
+    .array(z.union([finite, z.string(), z.boolean()], 'must be numbers, strings or booleans'))
+    .min(1, 'must list at least one value')
+    .max(1000, 'must list at most 1000 values'),
 })
 const parameterSpecSchema = z.discriminatedUnion('type', [floatSpecSchema, intSpecSchema, categoricalSpecSchema], 'type must be float, int or categorical')
 
@@ -74,7 +77,9 @@ export const createTuningSchema = z.strictObject({
   /** A whole job request (the body of POST /v1/training/jobs) to start from. */
   baseJob: z.record(z.string(), z.unknown()).optional(),
   /** Each spec is checked on its own by checkSearchSpace, so that every problem is reported at once. */
-  parameters: z.record(z.string(), z.unknown(), 'must be an object of hyperparameter names to ranges').refine((space) => Object.keys(space).length > 0, 'must name at least one hyperparameter'),
+  parameters: z
+    .record(z.string(), z.unknown(), 'must be an object of hyperparameter names to ranges')
+    .refine((space) => Object.keys(space).length > 0, 'must name at least one hyperparameter'),
   strategy: strategySchema,
   objective: objectiveSchema,
   warmStartFrom: z.array(z.string().min(1, 'must not be empty')).max(20, 'must list at most 20 tunings').optional(),
@@ -92,9 +97,7 @@ export interface TuningStrategy {
   earlyStopping: EarlyStopping | null
 }
 
-export type EarlyStopping =
-  | { type: 'median'; startupTrials: number; warmupEpochs: number }
-  | { type: 'asha'; minResource: number; reductionFactor: number }
+export type EarlyStopping = { type: 'median'; startupTrials: number; warmupEpochs: number } | { type: 'asha'; minResource: number; reductionFactor: number }
 
 export interface TuningObjective {
   metric: string
@@ -146,12 +149,20 @@ function specProblems(name: string, spec: z.output<typeof parameterSpecSchema>):
 function valueProblems(name: string, spec: z.output<typeof parameterSpecSchema>): FieldProblem[] {
   const schema = hyperparametersSchema.shape[name as keyof typeof hyperparametersSchema.shape]
   const samples: [string, ParameterValue][] =
-    spec.type === 'categorical' ? spec.values.map((value, i) => [`values[${i}]`, value]) : [['min', spec.min], ['max', spec.max]]
+    spec.type === 'categorical'
+      ? spec.values.map((value, i) => [`values[${i}]`, value])
+      : [
+          ['min', spec.min],
+          ['max', spec.max],
+        ]
   const problems: FieldProblem[] = []
   for (const [key, value] of samples) {
     const result = schema.safeParse(value)
     if (!result.success) {
-      problems.push({ field: `parameters.${name}.${key}`, message: `${JSON.stringify(value)} is not a valid ${name}: ${result.error.issues[0]?.message ?? 'invalid'}` })
+      problems.push({
+        field: `parameters.${name}.${key}`,
+        message: `${JSON.stringify(value)} is not a valid ${name}: ${result.error.issues[0]?.message ?? 'invalid'}`,
+      })
     }
   }
   return problems
@@ -162,7 +173,10 @@ function valueProblems(name: string, spec: z.output<typeof parameterSpecSchema>)
  * shape and range, and, given the base job's model, whether the model uses
  * the parameter and whether every value is a valid setting of it.
  */
-export function checkSearchSpace(parameters: Record<string, unknown>, model: { task: Task; architecture: Architecture } | null): { space: SearchSpace; problems: FieldProblem[] } {
+export function checkSearchSpace(
+  parameters: Record<string, unknown>,
+  model: { task: Task; architecture: Architecture } | null,
+): { space: SearchSpace; problems: FieldProblem[] } {
   const searchable = model ? searchableParameters(model.task, model.architecture) : null
   const problems: FieldProblem[] = []
   const space: SearchSpace = {}
@@ -177,9 +191,15 @@ export function checkSearchSpace(parameters: Record<string, unknown>, model: { t
     problems.push(...own)
     if (!searchable || !model) continue
     if (!(name in hyperparametersSchema.shape)) {
-      problems.push({ field: `parameters.${name}`, message: `unknown hyperparameter; searchable for ${model.task}/${model.architecture}: ${searchable.join(', ')}` })
+      problems.push({
+        field: `parameters.${name}`,
+        message: `unknown hyperparameter; searchable for ${model.task}/${model.architecture}: ${searchable.join(', ')}`,
+      })
     } else if (!searchable.includes(name)) {
-      problems.push({ field: `parameters.${name}`, message: `the ${model.architecture} architecture does not use ${name}; searchable for ${model.task}/${model.architecture}: ${searchable.join(', ')}` })
+      problems.push({
+        field: `parameters.${name}`,
+        message: `the ${model.architecture} architecture does not use ${name}; searchable for ${model.task}/${model.architecture}: ${searchable.join(', ')}`,
+      })
     } else if (own.length === 0) {
       problems.push(...valueProblems(name, spec))
     }
@@ -198,7 +218,12 @@ function withSpecDefaults(spec: z.output<typeof parameterSpecSchema>): Parameter
 export function objectiveProblems(objective: CreateTuningInput['objective'], task: Task): FieldProblem[] {
   const allowed = objectiveMetrics(task)
   if (allowed.includes(objective.metric)) return []
-  return [{ field: 'objective.metric', message: `${JSON.stringify(objective.metric)} is not reported for ${task}; use one of ${allowed.join(', ')} (validation metrics, reported after every epoch)` }]
+  return [
+    {
+      field: 'objective.metric',
+      message: `${JSON.stringify(objective.metric)} is not reported for ${task}; use one of ${allowed.join(', ')} (validation metrics, reported after every epoch)`,
+    },
+  ]
 }
 
 /** The strategy with every default filled in. `gridSize`: points of the grid, for grid searches. */
@@ -228,7 +253,8 @@ export function withStrategyDefaults(strategy: CreateTuningInput['strategy'], se
 export function strategyProblems(strategy: CreateTuningInput['strategy']): FieldProblem[] {
   const problems: FieldProblem[] = []
   if (strategy.type !== 'grid' && strategy.gridPoints !== undefined) problems.push({ field: 'strategy.gridPoints', message: 'applies to grid searches only' })
-  if (strategy.type !== 'bayesian' && strategy.startupTrials !== undefined) problems.push({ field: 'strategy.startupTrials', message: 'applies to bayesian searches only' })
+  if (strategy.type !== 'bayesian' && strategy.startupTrials !== undefined)
+    problems.push({ field: 'strategy.startupTrials', message: 'applies to bayesian searches only' })
   const early = strategy.earlyStopping
   if (early?.type === 'median' && (early.minResource !== undefined || early.reductionFactor !== undefined)) {
     problems.push({ field: 'strategy.earlyStopping', message: 'minResource and reductionFactor apply to asha only' })

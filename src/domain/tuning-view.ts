@@ -129,7 +129,9 @@ export function tuningView(tuning: TuningJob, trials: readonly Trial[], owner: s
       failedTrials: count('failed'),
     },
     trials: views,
-    bestTrial: best ? { id: best.id, number: best.number, jobId: best.jobId, parameters: best.parameters, metrics: best.metrics, objectiveValue: best.objectiveValue } : null,
+    bestTrial: best
+      ? { id: best.id, number: best.number, jobId: best.jobId, parameters: best.parameters, metrics: best.metrics, objectiveValue: best.objectiveValue }
+      : null,
     endReason: tuning.endReason,
     error: tuning.errorCode ? { code: tuning.errorCode, message: tuning.errorMessage ?? '' } : null,
     createdAt: tuning.createdAt.toISOString(),

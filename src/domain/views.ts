@@ -69,8 +69,7 @@ export function jobView(job: Job, owner: string, pricePerHour: number | null, no
   for (const name of metricNamesFor(job.task)) metrics[name] = typeof latest[name] === 'number' ? (latest[name] as number) : null
   for (const [name, value] of Object.entries(latest)) if (!(name in metrics) && typeof value === 'number') metrics[name] = value
   const running = job.status === 'running' || job.status === 'stopping'
-  const remaining =
-    running && job.estimatedCompletionTime ? Math.max(0, Math.round((job.estimatedCompletionTime.getTime() - now.getTime()) / 1000)) : null
+  const remaining = running && job.estimatedCompletionTime ? Math.max(0, Math.round((job.estimatedCompletionTime.getTime() - now.getTime()) / 1000)) : null
   const hours = elapsed === null ? null : elapsed / 3600
   return {
     id: job.id,
@@ -120,8 +119,22 @@ export function jobView(job: Job, owner: string, pricePerHour: number | null, no
 
 /** The columns a job list entry is made of. */
 export const jobSummaryColumns = [
-  'id', 'name', 'status', 'epoch', 'totalEpochs', 'step', 'totalSteps', 'percentage', 'modelConfig',
-  'datasetId', 'instanceType', 'instanceCount', 'templateId', 'tuningId', 'createdAt', 'updatedAt',
+  'id',
+  'name',
+  'status',
+  'epoch',
+  'totalEpochs',
+  'step',
+  'totalSteps',
+  'percentage',
+  'modelConfig',
+  'datasetId',
+  'instanceType',
+  'instanceCount',
+  'templateId',
+  'tuningId',
+  'createdAt',
+  'updatedAt',
 ] as const satisfies readonly (keyof Job)[]
 
 export type JobSummaryRow = Pick<Job, (typeof jobSummaryColumns)[number]> & { owner: { name: string } }

@@ -36,7 +36,11 @@ export interface TuningUpdatedEvent {
   tuning: TuningView
 }
 
-export async function publishTuningUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, tuning: TuningView): Promise<void> {
+export async function publishTuningUpdated(
+  bus: { publish(topic: string, payload: unknown): Promise<void> },
+  ownerId: string,
+  tuning: TuningView,
+): Promise<void> {
   const event: TuningUpdatedEvent = { type: 'tuning.updated', ownerId, tuning }
   await bus.publish(topics.tuning(tuning.id), event)
 }

@@ -49,7 +49,9 @@ export type SchemaTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder
 builder.addScalarType('DateTime', DateTimeISOResolver, { description: 'ISO 8601 date-time in UTC with milliseconds, e.g. 2026-02-03T12:00:00.000Z' })
 builder.addScalarType('JSON', JSONResolver, {})
 builder.addScalarType('JSONObject', JSONObjectResolver, {})
-builder.addScalarType('Upload', GraphQLUpload, { description: 'A file sent as a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec)' })
+builder.addScalarType('Upload', GraphQLUpload, {
+  description: 'A file sent as a GraphQL multipart request (https://github.com/jaydenseric/graphql-multipart-request-spec)',
+})
 
 builder.queryType({ description: 'Reads. Every field needs a token with the read scope.', authScopes: { read: true } })
 builder.mutationType({ description: 'Changes. Every field needs a token with the write scope.', authScopes: { write: true } })

@@ -9,7 +9,11 @@ const DatasetColumnType = builder.objectRef<DatasetColumn>('DatasetColumn').impl
   fields: (t) => ({
     name: t.string({ description: 'Column name.', resolve: (column) => column.name }),
     type: t.string({ description: 'string, integer, float or boolean (inferred from the file, or as declared).', resolve: (column) => column.type }),
-    description: t.string({ nullable: true, description: 'Description given in a declared schema.', resolve: (column) => (typeof column.description === 'string' ? column.description : null) }),
+    description: t.string({
+      nullable: true,
+      description: 'Description given in a declared schema.',
+      resolve: (column) => (typeof column.description === 'string' ? column.description : null),
+    }),
   }),
 })
 

@@ -12,7 +12,11 @@ import type { Prediction, PredictResult } from '../../trainer/serving.ts'
 const enumOf = <T extends string>(name: string, description: string, values: readonly T[]) =>
   builder.enumType(name, { description, values: Object.fromEntries(values.map((value) => [value, { value }])) as Record<T, { value: T }> })
 
-const ExportFormat = enumOf('ExportFormat', 'onnx: a standard ONNX model (onnxruntime and others); tfjs: TensorFlow.js layers format, one zip archive.', exportFormats)
+const ExportFormat = enumOf(
+  'ExportFormat',
+  'onnx: a standard ONNX model (onnxruntime and others); tfjs: TensorFlow.js layers format, one zip archive.',
+  exportFormats,
+)
 const ExportStatus = enumOf('ExportStatus', 'processing → completed | failed.', exportStatuses)
 const QuantizationType = enumOf('QuantizationType', 'int8: 8-bit weights with scales; float16: half-precision weights.', quantizationTypes)
 
@@ -27,23 +31,38 @@ const Tensor = builder.objectRef<TensorDoc>('ExportTensor').implement({
 })
 
 const Export = builder.objectRef<ExportView>('Export').implement({
-  description: 'An export of a job\'s best checkpoint (spec §5).',
+  description: "An export of a job's best checkpoint (spec §5).",
   fields: (t) => ({
     id: t.exposeID('id', { description: 'export-… id.' }),
     jobId: t.exposeID('jobId', { description: 'The job exported.' }),
     format: t.field({ type: ExportFormat, description: 'onnx or tfjs.', resolve: (view) => view.format }),
     status: t.field({ type: ExportStatus, description: 'State.', resolve: (view) => view.status }),
     optimize: t.boolean({ description: 'Constants folded, inference no-ops dropped.', resolve: (view) => view.options.optimize }),
-    quantizationType: t.field({ type: QuantizationType, nullable: true, description: 'Weight quantization, if any.', resolve: (view) => view.options.quantizationType }),
+    quantizationType: t.field({
+      type: QuantizationType,
+      nullable: true,
+      description: 'Weight quantization, if any.',
+      resolve: (view) => view.options.quantizationType,
+    }),
     estimatedTime: t.exposeInt('estimatedTime', { nullable: true, description: 'Seconds it was expected to take.' }),
     checkpointId: t.exposeString('checkpointId', { nullable: true, description: 'The checkpoint exported.' }),
     fileName: t.exposeString('fileName', { nullable: true, description: 'Download file name.' }),
     sizeBytes: t.exposeFloat('sizeBytes', { nullable: true, description: 'Bytes of the file.' }),
     sizeBeforeBytes: t.exposeFloat('sizeBeforeBytes', { nullable: true, description: 'Bytes of the same model unoptimized in float32.' }),
     checksum: t.exposeString('checksum', { nullable: true, description: 'sha256:… of the file.' }),
-    inputs: t.field({ type: [Tensor], nullable: true, description: 'Inputs, with how to make them from raw data.', resolve: (view) => view.metadata?.inputs ?? null }),
+    inputs: t.field({
+      type: [Tensor],
+      nullable: true,
+      description: 'Inputs, with how to make them from raw data.',
+      resolve: (view) => view.metadata?.inputs ?? null,
+    }),
     outputs: t.field({ type: [Tensor], nullable: true, description: 'Outputs.', resolve: (view) => view.metadata?.outputs ?? null }),
-    metadata: t.field({ type: 'JSONObject', nullable: true, description: 'Everything recorded about the file (task, labels, opset or files).', resolve: (view) => view.metadata as Record<string, unknown> | null }),
+    metadata: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      description: 'Everything recorded about the file (task, labels, opset or files).',
+      resolve: (view) => view.metadata as Record<string, unknown> | null,
+    }),
     downloadUrl: t.exposeString('downloadUrl', { nullable: true, description: 'REST path of the file, once completed.' }),
     errorCode: t.string({ nullable: true, description: 'E1105 when it failed.', resolve: (view) => view.error?.code ?? null }),
     errorMessage: t.string({ nullable: true, description: 'Why it failed.', resolve: (view) => view.error?.message ?? null }),
@@ -53,17 +72,22 @@ const Export = builder.objectRef<ExportView>('Export').implement({
 })
 
 const PredictionRef = builder.objectRef<Prediction>('Prediction').implement({
-  description: 'The model\'s answer for one input.',
+  description: "The model's answer for one input.",
   fields: (t) => ({
     label: t.string({ nullable: true, description: 'Classification: the most likely class.', resolve: (p) => ('label' in p ? p.label : null) }),
     index: t.int({ nullable: true, description: 'Classification: its index in the labels.', resolve: (p) => ('index' in p ? p.index : null) }),
-    probabilities: t.field({ type: 'JSONObject', nullable: true, description: 'Classification: every class and its probability.', resolve: (p) => ('probabilities' in p ? p.probabilities : null) }),
-    value: t.float({ nullable: true, description: 'Regression: the predicted value, in the target\'s units.', resolve: (p) => ('value' in p ? p.value : null) }),
+    probabilities: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      description: 'Classification: every class and its probability.',
+      resolve: (p) => ('probabilities' in p ? p.probabilities : null),
+    }),
+    value: t.float({ nullable: true, description: "Regression: the predicted value, in the target's units.", resolve: (p) => ('value' in p ? p.value : null) }),
   }),
 })
 
 const PredictResultRef = builder.objectRef<PredictResult>('PredictResult').implement({
-  description: 'Predictions from a job\'s best checkpoint.',
+  description: "Predictions from a job's best checkpoint.",
   fields: (t) => ({
     predictions: t.field({ type: [PredictionRef], description: 'One per input, in input order.', resolve: (r) => r.predictions }),
     jobId: t.id({ description: 'The job.', resolve: (r) => r.model.jobId }),
@@ -98,7 +122,8 @@ builder.queryFields((t) => ({
   }),
   predict: t.field({
     type: PredictResultRef,
-    description: 'Labels with probabilities (or values) for raw inputs from a job\'s best checkpoint: texts (strings), feature rows (objects by column, or arrays in feature order) or pixel rows. Wrong shapes or types: E1108 naming each input.',
+    description:
+      "Labels with probabilities (or values) for raw inputs from a job's best checkpoint: texts (strings), feature rows (objects by column, or arrays in feature order) or pixel rows. Wrong shapes or types: E1108 naming each input.",
     args: {
       jobId: t.arg.id({ required: true, description: 'Job id.' }),
       inputs: t.arg({ type: ['JSON'], required: true, description: 'The raw inputs.' }),
@@ -110,13 +135,14 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   exportModel: t.field({
     type: Export,
-    description: 'Queues an export of a job\'s best checkpoint (spec §5.1); follow it with exportUpdated or Job.exports.',
+    description: "Queues an export of a job's best checkpoint (spec §5.1); follow it with exportUpdated or Job.exports.",
     args: {
       jobId: t.arg.id({ required: true, description: 'Job id.' }),
       format: t.arg({ type: ExportFormat, required: true, description: 'onnx or tfjs.' }),
       options: t.arg({ type: ExportOptionsInput, description: 'optimize, quantize, quantizationType.' }),
     },
-    resolve: (_root, args, ctx) => ctx.services.exports.create(viewer(ctx), String(args.jobId), withoutNulls({ format: args.format, options: args.options ?? undefined })),
+    resolve: (_root, args, ctx) =>
+      ctx.services.exports.create(viewer(ctx), String(args.jobId), withoutNulls({ format: args.format, options: args.options ?? undefined })),
   }),
 }))
 

@@ -6,7 +6,9 @@ import type { JobView } from '../domain/views.ts'
 export const ModelConfig = builder.objectRef<JobView['model']>('ModelConfig').implement({
   description: 'What is trained: a base model for a task.',
   fields: (t) => ({
-    baseModel: t.exposeString('baseModel', { description: 'A built-in base model, the id of a completed job (fine-tune), or a name trained from scratch with `architecture`.' }),
+    baseModel: t.exposeString('baseModel', {
+      description: 'A built-in base model, the id of a completed job (fine-tune), or a name trained from scratch with `architecture`.',
+    }),
     task: t.exposeString('task', { description: 'text-classification, tabular-classification, tabular-regression or image-classification.' }),
     architecture: t.exposeString('architecture', { description: 'bag-of-embeddings, cnn, transformer or mlp (resolved from the base model when not given).' }),
   }),
@@ -18,9 +20,15 @@ export const DatasetConfig = builder.objectRef<JobView['dataset']>('DatasetConfi
     id: t.exposeID('id', { description: 'Dataset id.' }),
     validationSplit: t.exposeFloat('validationSplit', { description: 'Fraction of rows held out for validation, in [0, 1).' }),
     testSplit: t.exposeFloat('testSplit', { description: 'Fraction of rows held out for the final test evaluation, in [0, 1).' }),
-    textColumn: t.exposeString('textColumn', { nullable: true, description: 'Column holding the text (text tasks); default `text`, else the first string column.' }),
+    textColumn: t.exposeString('textColumn', {
+      nullable: true,
+      description: 'Column holding the text (text tasks); default `text`, else the first string column.',
+    }),
     labelColumn: t.exposeString('labelColumn', { nullable: true, description: 'Column holding the label; default `label`, else the last column.' }),
-    featureColumns: t.exposeStringList('featureColumns', { nullable: true, description: 'Input columns (tabular and image tasks); default: every column but the label.' }),
+    featureColumns: t.exposeStringList('featureColumns', {
+      nullable: true,
+      description: 'Input columns (tabular and image tasks); default: every column but the label.',
+    }),
   }),
 })
 
@@ -86,7 +94,10 @@ export const JobOptions = builder.objectRef<JobView['options']>('JobOptions').im
 export const ModelInput = builder.inputType('ModelInput', {
   description: 'What to train.',
   fields: (t) => ({
-    baseModel: t.string({ required: true, description: 'Built-in base model (see `baseModels`), a completed job id, or any name together with `architecture`.' }),
+    baseModel: t.string({
+      required: true,
+      description: 'Built-in base model (see `baseModels`), a completed job id, or any name together with `architecture`.',
+    }),
     task: t.string({ required: true, description: 'text-classification, tabular-classification, tabular-regression or image-classification.' }),
     architecture: t.string({ description: 'bag-of-embeddings, cnn, transformer or mlp.' }),
   }),

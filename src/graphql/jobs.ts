@@ -2,7 +2,20 @@
 import { resolveOffsetConnection } from '@pothos/plugin-relay'
 import { Repeater } from 'graphql-yoga'
 import { builder, SortOrder, withoutNulls, type SchemaTypes } from './builder.ts'
-import { DatasetConfig, DatasetRefInput, Hyperparameters, HyperparametersInput, JobOptions, JobResources, ModelConfig, ModelInput, OptionsInput, OutputConfig, OutputInput, ResourcesInput } from './job-config.ts'
+import {
+  DatasetConfig,
+  DatasetRefInput,
+  Hyperparameters,
+  HyperparametersInput,
+  JobOptions,
+  JobResources,
+  ModelConfig,
+  ModelInput,
+  OptionsInput,
+  OutputConfig,
+  OutputInput,
+  ResourcesInput,
+} from './job-config.ts'
 import { viewer, type GraphQLContext } from '../context.ts'
 import { endedStatuses, jobStatuses, type JobView } from '../domain/views.ts'
 import { topics, type JobUpdatedEvent } from '../events/index.ts'
@@ -47,7 +60,10 @@ const JobTime = builder.objectRef<JobView['time']>('JobTime').implement({
   fields: (t) => ({
     startedAt: t.field({ type: 'DateTime', nullable: true, description: 'When training started.', resolve: (time) => time.startedAt }),
     elapsedTime: t.exposeInt('elapsedTime', { nullable: true, description: 'Seconds since the start (to the end once ended).' }),
-    estimatedRemainingTime: t.exposeInt('estimatedRemainingTime', { nullable: true, description: 'Seconds left, from measured throughput; null when not running.' }),
+    estimatedRemainingTime: t.exposeInt('estimatedRemainingTime', {
+      nullable: true,
+      description: 'Seconds left, from measured throughput; null when not running.',
+    }),
     completedAt: t.field({ type: 'DateTime', nullable: true, description: 'When the job ended.', resolve: (time) => time.completedAt }),
   }),
 })
@@ -94,10 +110,25 @@ export const Job = builder.objectRef<JobView>('Job').implement({
     tuningId: t.exposeID('tuningId', { nullable: true, description: 'Tuning job it is a trial of.' }),
     createdAt: t.field({ type: 'DateTime', description: 'Created.', resolve: (job) => job.createdAt }),
     updatedAt: t.field({ type: 'DateTime', description: 'Last changed.', resolve: (job) => job.updatedAt }),
-    estimatedStartTime: t.field({ type: 'DateTime', nullable: true, description: 'When the queue is expected to start it.', resolve: (job) => job.estimatedStartTime }),
-    estimatedCompletionTime: t.field({ type: 'DateTime', nullable: true, description: 'When it is expected to end.', resolve: (job) => job.estimatedCompletionTime }),
+    estimatedStartTime: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the queue is expected to start it.',
+      resolve: (job) => job.estimatedStartTime,
+    }),
+    estimatedCompletionTime: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it is expected to end.',
+      resolve: (job) => job.estimatedCompletionTime,
+    }),
     stoppedAt: t.field({ type: 'DateTime', nullable: true, description: 'When a stop was asked for.', resolve: (job) => job.stoppedAt }),
-    completedAt: t.field({ type: 'DateTime', nullable: true, description: 'When it ended (completed, failed or cancelled).', resolve: (job) => job.completedAt }),
+    completedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When it ended (completed, failed or cancelled).',
+      resolve: (job) => job.completedAt,
+    }),
   }),
 })
 
@@ -140,7 +171,7 @@ builder.queryFields((t) => ({
   }),
   jobs: t.connection({
     type: Job,
-    description: 'Your jobs, newest first by default (admin tokens: every user\'s, or one user\'s with `owner`).',
+    description: "Your jobs, newest first by default (admin tokens: every user's, or one user's with `owner`).",
     args: {
       status: t.arg({ type: JobStatus, description: 'Only jobs in this state.' }),
       model: t.arg.string({ description: 'Only jobs with this model.baseModel.' }),
@@ -215,7 +246,8 @@ function jobStream(ctx: GraphQLContext, topic: string, options: { untilEnded: bo
 builder.subscriptionFields((t) => ({
   jobUpdated: t.field({
     type: Job,
-    description: 'Every change of one of your jobs (E1101 when it is not yours). For a job that has already ended, sends its final state once; the stream completes after the job ends.',
+    description:
+      'Every change of one of your jobs (E1101 when it is not yours). For a job that has already ended, sends its final state once; the stream completes after the job ends.',
     args: { id: t.arg.id({ required: true, description: 'Job id.' }) },
     subscribe: async (_root, args, ctx) => {
       const id = String(args.id)

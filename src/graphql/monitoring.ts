@@ -5,7 +5,17 @@ import { builder } from './builder.ts'
 import { Job } from './jobs.ts'
 import { viewer } from '../context.ts'
 import { logLevels, type JobLogView, type LogLevel as Level, type MetricPointView } from '../events/index.ts'
-import type { CheckpointView, ComparedJob, Comparison, EvaluationView, LogLine, LogPage, MonitorEvent, PerClassMetrics, SeriesPoint } from '../services/monitoring.ts'
+import type {
+  CheckpointView,
+  ComparedJob,
+  Comparison,
+  EvaluationView,
+  LogLine,
+  LogPage,
+  MonitorEvent,
+  PerClassMetrics,
+  SeriesPoint,
+} from '../services/monitoring.ts'
 
 const levelDescriptions: Record<Level, string> = {
   debug: 'Details for diagnosing the trainer.',
@@ -16,7 +26,10 @@ const levelDescriptions: Record<Level, string> = {
 
 export const LogLevel = builder.enumType('LogLevel', {
   description: 'Log levels, least to most severe: debug < info < warn < error.',
-  values: Object.fromEntries(logLevels.map((level) => [level, { value: level, description: levelDescriptions[level] }])) as Record<Level, { value: Level; description: string }>,
+  values: Object.fromEntries(logLevels.map((level) => [level, { value: level, description: levelDescriptions[level] }])) as Record<
+    Level,
+    { value: Level; description: string }
+  >,
 })
 
 const JobLog = builder.objectRef<LogLine | JobLogView>('JobLog').implement({
@@ -27,7 +40,12 @@ const JobLog = builder.objectRef<LogLine | JobLogView>('JobLog').implement({
     message: t.exposeString('message', { description: 'The text.' }),
     step: t.exposeInt('step', { nullable: true, description: 'Optimizer step it refers to, if any.' }),
     epoch: t.exposeFloat('epoch', { nullable: true, description: 'Epoch it refers to, if any.' }),
-    metrics: t.field({ type: 'JSONObject', nullable: true, description: 'Metric values the line reports (e.g. at the end of an epoch).', resolve: (log) => log.metrics ?? null }),
+    metrics: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      description: 'Metric values the line reports (e.g. at the end of an epoch).',
+      resolve: (log) => log.metrics ?? null,
+    }),
   }),
 })
 
@@ -36,7 +54,12 @@ const JobLogPage = builder.objectRef<LogPage>('JobLogPage').implement({
   fields: (t) => ({
     logs: t.field({ type: [JobLog], description: 'The lines, by timestamp (then the order written).', resolve: (page) => page.logs }),
     hasMore: t.exposeBoolean('hasMore', { description: 'More lines match after these.' }),
-    nextStartTime: t.field({ type: 'DateTime', nullable: true, description: 'Timestamp of the first line not returned.', resolve: (page) => page.nextStartTime }),
+    nextStartTime: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Timestamp of the first line not returned.',
+      resolve: (page) => page.nextStartTime,
+    }),
     nextCursor: t.exposeString('nextCursor', { nullable: true, description: 'Pass as `after` for the next page.' }),
   }),
 })
@@ -44,9 +67,16 @@ const JobLogPage = builder.objectRef<LogPage>('JobLogPage').implement({
 const MetricPoint = builder.objectRef<SeriesPoint & { name?: string }>('MetricPoint').implement({
   description: 'One value of a metric (spec §4.2).',
   fields: (t) => ({
-    name: t.string({ nullable: true, description: 'Metric name (set in subscriptions; in a series, the series has it).', resolve: (point) => point.name ?? null }),
+    name: t.string({
+      nullable: true,
+      description: 'Metric name (set in subscriptions; in a series, the series has it).',
+      resolve: (point) => point.name ?? null,
+    }),
     step: t.exposeInt('step', { description: 'Optimizer step.' }),
-    epoch: t.exposeFloat('epoch', { nullable: true, description: 'Epoch: fractional for training steps (1.5 = halfway through epoch 2), whole for validation.' }),
+    epoch: t.exposeFloat('epoch', {
+      nullable: true,
+      description: 'Epoch: fractional for training steps (1.5 = halfway through epoch 2), whole for validation.',
+    }),
     value: t.exposeFloat('value', { description: 'The value (the mean of the bucket when downsampled).' }),
     timestamp: t.field({ type: 'DateTime', description: 'When it was measured.', resolve: (point) => point.timestamp }),
   }),
@@ -100,9 +130,18 @@ const Evaluation = builder.objectRef<EvaluationView>('Evaluation').implement({
     checkpointId: t.exposeID('checkpointId', { nullable: true, description: 'Checkpoint evaluated.' }),
     split: t.exposeString('split', { description: 'Split evaluated (test).' }),
     sampleCount: t.exposeInt('sampleCount', { description: 'Samples evaluated.' }),
-    metrics: t.field({ type: 'JSONObject', description: 'Classification: loss, accuracy, precision, recall, f1 (macro). Regression: loss, mae, rmse, r2.', resolve: (e) => e.metrics }),
+    metrics: t.field({
+      type: 'JSONObject',
+      description: 'Classification: loss, accuracy, precision, recall, f1 (macro). Regression: loss, mae, rmse, r2.',
+      resolve: (e) => e.metrics,
+    }),
     perClass: t.field({ type: [ClassMetrics], nullable: true, description: 'Per class (classification).', resolve: (e) => e.perClass }),
-    confusionMatrix: t.field({ type: t.listRef(t.listRef('Int')), nullable: true, description: 'confusionMatrix[actual][predicted], in `labels` order (classification).', resolve: (e) => e.confusionMatrix }),
+    confusionMatrix: t.field({
+      type: t.listRef(t.listRef('Int')),
+      nullable: true,
+      description: 'confusionMatrix[actual][predicted], in `labels` order (classification).',
+      resolve: (e) => e.confusionMatrix,
+    }),
     labels: t.stringList({ nullable: true, description: 'Class names (classification).', resolve: (e) => e.labels }),
     createdAt: t.field({ type: 'DateTime', description: 'When it was evaluated.', resolve: (e) => e.createdAt }),
   }),
@@ -112,7 +151,12 @@ const ConfigDifference = builder.objectRef<{ path: string; values: unknown[] }>(
   description: 'A configuration setting whose value differs between the compared jobs.',
   fields: (t) => ({
     path: t.exposeString('path', { description: 'Dotted path, e.g. hyperparameters.learningRate.' }),
-    values: t.field({ type: ['JSON'], nullable: { list: false, items: true }, description: 'One value per job, in the order asked (null where a job lacks it).', resolve: (d) => d.values }),
+    values: t.field({
+      type: ['JSON'],
+      nullable: { list: false, items: true },
+      description: 'One value per job, in the order asked (null where a job lacks it).',
+      resolve: (d) => d.values,
+    }),
   }),
 })
 
@@ -120,7 +164,12 @@ const ComparedJobRef = builder.objectRef<ComparedJob>('ComparedJob').implement({
   description: 'One job in a comparison.',
   fields: (t) => ({
     job: t.field({ type: Job, description: 'The job (configuration, final metrics, cost, ...).', resolve: (entry) => entry.job }),
-    testMetrics: t.field({ type: 'JSONObject', nullable: true, description: 'Metrics of its test evaluation; null without one.', resolve: (entry) => entry.testMetrics }),
+    testMetrics: t.field({
+      type: 'JSONObject',
+      nullable: true,
+      description: 'Metrics of its test evaluation; null without one.',
+      resolve: (entry) => entry.testMetrics,
+    }),
     duration: t.exposeFloat('duration', { nullable: true, description: 'Seconds from start to end; null until it has ended.' }),
   }),
 })
@@ -143,7 +192,12 @@ const JobComparison = builder.objectRef<Comparison>('JobComparison').implement({
       description: 'Settings (model, dataset, hyperparameters, options) whose values differ.',
       resolve: (c) => Object.entries(c.differences).map(([path, values]) => ({ path, values })),
     }),
-    best: t.field({ type: BestJob, nullable: true, description: 'Best by test accuracy or RMSE; null without evaluations or across task families.', resolve: (c) => c.best }),
+    best: t.field({
+      type: BestJob,
+      nullable: true,
+      description: 'Best by test accuracy or RMSE; null without evaluations or across task families.',
+      resolve: (c) => c.best,
+    }),
   }),
 })
 
@@ -172,10 +226,15 @@ builder.objectFields(Job, (t) => ({
     description: 'Metric history (spec §4.2), one series per metric.',
     args: {
       names: t.arg.stringList({ description: "Only these metrics (the task's metric names or any the job reported); default all reported." }),
-      maxPoints: t.arg.int({ description: 'Downsample each series to at most this many points (2-10000): first and last kept, evenly spaced bucket means between.' }),
+      maxPoints: t.arg.int({
+        description: 'Downsample each series to at most this many points (2-10000): first and last kept, evenly spaced bucket means between.',
+      }),
     },
     resolve: async (job, args, ctx) => {
-      const history = await ctx.services.monitoring.metricHistory(viewer(ctx), job.id, { names: args.names ?? undefined, maxPoints: args.maxPoints ?? undefined })
+      const history = await ctx.services.monitoring.metricHistory(viewer(ctx), job.id, {
+        names: args.names ?? undefined,
+        maxPoints: args.maxPoints ?? undefined,
+      })
       return Object.entries(history).map(([name, points]) => ({ name, points }))
     },
   }),
@@ -227,7 +286,8 @@ function relay<T>(feed: AsyncIterableIterator<MonitorEvent>, pick: (event: Monit
 builder.subscriptionFields((t) => ({
   jobMetrics: t.field({
     type: MetricPoint,
-    description: 'Metric points of one of your jobs as they are measured, one result per point, in step order (E1101 when not yours). Completes when the job ends (at once for an ended job).',
+    description:
+      'Metric points of one of your jobs as they are measured, one result per point, in step order (E1101 when not yours). Completes when the job ends (at once for an ended job).',
     args: {
       id: t.arg.id({ required: true, description: 'Job id.' }),
       names: t.arg.stringList({ description: 'Only these metrics.' }),

@@ -21,7 +21,9 @@ import { schema } from './index.ts'
 /** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
 export function failGraphql(reply: FastifyReply, error: DomainError) {
   if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
-  return reply.code(error.status).send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
+  return reply
+    .code(error.status)
+    .send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
 }
 
 export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger) {
@@ -54,7 +56,10 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
   })
 
   /** Parses and validates a document for an already-authenticated principal, as Yoga would. */
-  function prepare(principal: Principal | undefined, query: string): { enveloped: ReturnType<typeof yoga.getEnveloped>; document: DocumentNode } | { errors: GraphQLError[] } {
+  function prepare(
+    principal: Principal | undefined,
+    query: string,
+  ): { enveloped: ReturnType<typeof yoga.getEnveloped>; document: DocumentNode } | { errors: GraphQLError[] } {
     const enveloped = yoga.getEnveloped({ principal } as never)
     let document: DocumentNode
     try {
@@ -75,7 +80,8 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
     } catch (error) {
       throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
     }
-    if (Array.isArray(body) || typeof body?.query !== 'string') throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
+    if (Array.isArray(body) || typeof body?.query !== 'string')
+      throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
     const prepared = prepare(principal, body.query)
     if ('errors' in prepared) return prepared
     const { enveloped, document } = prepared

@@ -14,14 +14,26 @@ import { topics, type TuningUpdatedEvent } from '../events/index.ts'
 const enumOf = <T extends string>(name: string, description: string, values: readonly T[]) =>
   builder.enumType(name, { description, values: Object.fromEntries(values.map((value) => [value, { value }])) as Record<T, { value: T }> })
 
-const TuningStatus = enumOf('TuningStatus', 'pending → running → completed | failed; stop: running → stopping → cancelled, pending → cancelled.', tuningStatuses)
+const TuningStatus = enumOf(
+  'TuningStatus',
+  'pending → running → completed | failed; stop: running → stopping → cancelled, pending → cancelled.',
+  tuningStatuses,
+)
 const TrialStatus = enumOf(
   'TrialStatus',
   'pending (its job is queued) → running → completed | failed | pruned (stopped early by strategy.earlyStopping) | cancelled (the tuning stopped or ended first).',
   trialStatuses,
 )
-const StrategyType = enumOf('TuningStrategyType', 'grid: every combination; random: independent draws; bayesian: Tree-structured Parzen Estimator.', strategyTypes)
-const PruningType = enumOf('TrialPruningType', 'median: stop a trial worse than the median of completed trials at the same epoch; asha: successive halving at rungs.', pruningTypes)
+const StrategyType = enumOf(
+  'TuningStrategyType',
+  'grid: every combination; random: independent draws; bayesian: Tree-structured Parzen Estimator.',
+  strategyTypes,
+)
+const PruningType = enumOf(
+  'TrialPruningType',
+  'median: stop a trial worse than the median of completed trials at the same epoch; asha: successive halving at rungs.',
+  pruningTypes,
+)
 const Direction = enumOf('ObjectiveDirection', 'Whether lower or higher objective values are better.', directions)
 
 type NamedSpec = ParameterSpec & { name: string }
@@ -35,7 +47,12 @@ const SearchParameter = builder.objectRef<NamedSpec>('SearchParameter').implemen
     max: t.float({ nullable: true, description: 'Upper bound (float, int).', resolve: (spec) => (spec.type === 'categorical' ? null : spec.max) }),
     step: t.int({ nullable: true, description: 'Step between int values.', resolve: (spec) => (spec.type === 'int' ? spec.step : null) }),
     scale: t.string({ nullable: true, description: 'linear or log (float, int).', resolve: (spec) => (spec.type === 'categorical' ? null : spec.scale) }),
-    values: t.field({ type: ['JSON'], nullable: true, description: 'The choices (categorical).', resolve: (spec) => (spec.type === 'categorical' ? spec.values : null) }),
+    values: t.field({
+      type: ['JSON'],
+      nullable: true,
+      description: 'The choices (categorical).',
+      resolve: (spec) => (spec.type === 'categorical' ? spec.values : null),
+    }),
   }),
 })
 
@@ -43,8 +60,16 @@ const EarlyStoppingRef = builder.objectRef<EarlyStopping>('TrialEarlyStopping').
   description: 'How trials are pruned.',
   fields: (t) => ({
     type: t.field({ type: PruningType, description: 'median or asha.', resolve: (rule) => rule.type }),
-    startupTrials: t.int({ nullable: true, description: 'median: completed trials needed at an epoch before pruning there.', resolve: (rule) => (rule.type === 'median' ? rule.startupTrials : null) }),
-    warmupEpochs: t.int({ nullable: true, description: 'median: epochs never pruned at the start.', resolve: (rule) => (rule.type === 'median' ? rule.warmupEpochs : null) }),
+    startupTrials: t.int({
+      nullable: true,
+      description: 'median: completed trials needed at an epoch before pruning there.',
+      resolve: (rule) => (rule.type === 'median' ? rule.startupTrials : null),
+    }),
+    warmupEpochs: t.int({
+      nullable: true,
+      description: 'median: epochs never pruned at the start.',
+      resolve: (rule) => (rule.type === 'median' ? rule.warmupEpochs : null),
+    }),
     minResource: t.int({ nullable: true, description: 'asha: epochs of the first rung.', resolve: (rule) => (rule.type === 'asha' ? rule.minResource : null) }),
     reductionFactor: t.int({ nullable: true, description: 'asha: η between rungs.', resolve: (rule) => (rule.type === 'asha' ? rule.reductionFactor : null) }),
   }),
@@ -293,7 +318,8 @@ builder.mutationFields((t) => ({
 builder.subscriptionFields((t) => ({
   tuningUpdated: t.field({
     type: Tuning,
-    description: 'Every change of one of your tunings: trials suggested, reporting, pruned, ended; bestTrial; the state. Sends the current state first; completes after the tuning ends.',
+    description:
+      'Every change of one of your tunings: trials suggested, reporting, pruned, ended; bestTrial; the state. Sends the current state first; completes after the tuning ends.',
     args: { id: t.arg.id({ required: true, description: 'Tuning id.' }) },
     subscribe: async (_root, args, ctx) => {
       const id = String(args.id)

@@ -5,7 +5,22 @@ import { PrismaClient as PostgresClient } from '../../prisma/generated/postgres/
 import { createAdapterFactory, parseDatabaseUrl, type DatabaseTarget } from './database-url.ts'
 import { createReadStore, type ReadStore } from './read-store.ts'
 
-export type { ApiToken, Checkpoint, Dataset, DatasetTag, Evaluation, Export, Job, JobLog, MetricPoint, Prisma, Template, Trial, TuningJob, User } from '../../prisma/generated/sqlite/client.ts'
+export type {
+  ApiToken,
+  Checkpoint,
+  Dataset,
+  DatasetTag,
+  Evaluation,
+  Export,
+  Job,
+  JobLog,
+  MetricPoint,
+  Prisma,
+  Template,
+  Trial,
+  TuningJob,
+  User,
+} from '../../prisma/generated/sqlite/client.ts'
 
 /** The client type the code is written against; both generated clients share its shape. */
 export type Db = SqliteClient

@@ -56,7 +56,17 @@ export interface ReadStore {
 }
 
 const jsonColumns = ['modelConfig', 'datasetConfig', 'hyperparameters', 'resourcesConfig', 'outputConfig', 'optionsConfig', 'metrics'] as const
-const dateColumns = ['estimatedStartTime', 'estimatedCompletionTime', 'startedAt', 'stoppedAt', 'completedAt', 'heartbeatAt', 'deletedAt', 'createdAt', 'updatedAt'] as const
+const dateColumns = [
+  'estimatedStartTime',
+  'estimatedCompletionTime',
+  'startedAt',
+  'stoppedAt',
+  'completedAt',
+  'heartbeatAt',
+  'deletedAt',
+  'createdAt',
+  'updatedAt',
+] as const
 const sortColumns: Record<JobOrder['sortBy'], string> = { createdAt: '"createdAt"', updatedAt: '"updatedAt"', name: '"name"' }
 
 /** SQLite stores Prisma DateTimes as ISO text (`…+00:00`), or `YYYY-MM-DD HH:MM:SS` where SQL defaults wrote them. */
@@ -159,7 +169,8 @@ function createSqliteStore(filePath: string): ReadStore {
   }
   // Converts in place (better-sqlite3 hands out a fresh object per row), only the columns selected.
   const toRow = <T = JobRow>(row: Record<string, unknown>): T => {
-    for (const column of jsonColumns) if (column in row) row[column] = typeof row[column] === 'string' ? JSON.parse(row[column] as string) : (row[column] ?? null)
+    for (const column of jsonColumns)
+      if (column in row) row[column] = typeof row[column] === 'string' ? JSON.parse(row[column] as string) : (row[column] ?? null)
     for (const column of dateColumns) if (column in row) row[column] = sqliteDate(row[column])
     row.owner = { name: row.ownerName }
     delete row.ownerName
@@ -167,24 +178,35 @@ function createSqliteStore(filePath: string): ReadStore {
   }
   const param = () => '?'
   // better-sqlite3 binds JavaScript numbers as REAL: maxPoints is cast.
-  const seriesSql = metricSeriesSql({ table: '"MetricPoint"', jobId: '@jobId', name: '@name', maxPoints: 'CAST(@maxPoints AS INTEGER)', timestamp: (expression) => expression })
+  const seriesSql = metricSeriesSql({
+    table: '"MetricPoint"',
+    jobId: '@jobId',
+    name: '@name',
+    maxPoints: 'CAST(@maxPoints AS INTEGER)',
+    timestamp: (expression) => expression,
+  })
   return {
     async jobById(id, ownerId) {
       const args: unknown[] = []
       const where = whereOf({ ownerId }, param, args)
-      const raw = prepare(`SELECT j.*, u."name" AS "ownerName" FROM "Job" j JOIN "User" u ON u."id" = j."ownerId" WHERE j."id" = ? AND ${where}`).get(id, ...args)
+      const raw = prepare(`SELECT j.*, u."name" AS "ownerName" FROM "Job" j JOIN "User" u ON u."id" = j."ownerId" WHERE j."id" = ? AND ${where}`).get(
+        id,
+        ...args,
+      )
       return raw ? toRow(raw as Record<string, unknown>) : undefined
     },
     async jobs(filter, order, window) {
       const args: unknown[] = []
       const where = whereOf(filter, param, args)
-      return (prepare(listSql(table, 'j.*', where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map((row) => toRow(row))
+      return (prepare(listSql(table, 'j.*', where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map((row) =>
+        toRow(row),
+      )
     },
     async jobSummaries(filter, order, window) {
       const args: unknown[] = []
       const where = whereOf(filter, param, args)
-      return (prepare(listSql(table, summarySelect, where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map((row) =>
-        toRow<JobSummaryRow>(row),
+      return (prepare(listSql(table, summarySelect, where, order, '?', '?')).all(...args, window.limit, window.offset) as Record<string, unknown>[]).map(
+        (row) => toRow<JobSummaryRow>(row),
       )
     },
     async countJobs(filter) {
@@ -197,7 +219,9 @@ function createSqliteStore(filePath: string): ReadStore {
       return db.transaction(() => {
         const seriesNames = names ?? (prepare(seriesSql.names).pluck().all({ jobId }) as string[])
         return seriesNames.map((name) => {
-          const points = (maxPoints === null ? prepare(seriesSql.whole).all({ jobId, name }) : prepare(seriesSql.downsampled).all({ jobId, name, maxPoints })) as MetricPointRow[]
+          const points = (
+            maxPoints === null ? prepare(seriesSql.whole).all({ jobId, name }) : prepare(seriesSql.downsampled).all({ jobId, name, maxPoints })
+          ) as MetricPointRow[]
           // In place: better-sqlite3 hands out a fresh object per row.
           for (const point of points) point.timestamp = sqliteIso(point.timestamp)
           return { name, points }
@@ -217,14 +241,22 @@ function createPostgresStore(connectionString: string, schema: string | undefine
     // Prisma writes TIMESTAMP(3) without time zone, in UTC; read it back as UTC whatever TZ this process has.
     types: {
       getTypeParser: ((oid: number, format?: string) =>
-        oid === 1114 ? (text: string) => new Date(`${text.replace(' ', 'T')}Z`) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        oid === 1114
+          ? (text: string) => new Date(`${text.replace(' ', 'T')}Z`)
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   })
   const quotedSchema = `"${(schema ?? 'public').replaceAll('"', '""')}"`
   const table = (name: string) => `${quotedSchema}."${name}"`
   const param = (index: number) => `$${index}`
   // ISO text from the server: no Date per row on this side.
-  const seriesSql = metricSeriesSql({ table: table('MetricPoint'), jobId: '$1', name: '$2', maxPoints: '$3::int', timestamp: (expression) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` })
+  const seriesSql = metricSeriesSql({
+    table: table('MetricPoint'),
+    jobId: '$1',
+    name: '$2',
+    maxPoints: '$3::int',
+    timestamp: (expression) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  })
   const toRow = <T = JobRow>(raw: Record<string, unknown>): T => {
     const { ownerName, ...row } = raw
     return { ...row, owner: { name: ownerName as string } } as T

@@ -22,7 +22,11 @@ export interface StagedFile {
 /** A safe base name: no folders, no control or shell-special characters, at most 120 characters. */
 export function safeFileName(name: string | undefined, fallback: string): string {
   const base = path.basename((name ?? '').replaceAll('\\', '/'))
-  const cleaned = base.replace(/[^A-Za-z0-9._ -]/g, '_').replace(/^\.+/, '').trim().slice(-120)
+  const cleaned = base
+    .replace(/[^A-Za-z0-9._ -]/g, '_')
+    .replace(/^\.+/, '')
+    .trim()
+    .slice(-120)
   return cleaned === '' ? fallback : cleaned
 }
 

@@ -24,7 +24,11 @@ function contentDisposition(fileName: string): string {
 export function registerExportRoutes(v1: FastifyInstance, services: Services, helpers: { jsonBody(request: FastifyRequest): unknown }) {
   const { exports } = services
   const route = (method: 'GET' | 'POST', url: string, handler: (request: Request, reply: FastifyReply, principal: Principal) => Promise<unknown>) =>
-    v1.route<{ Params: Params; Querystring: Record<string, unknown> }>({ method, url, handler: (request, reply) => handler(request, reply, request.principal as Principal) })
+    v1.route<{ Params: Params; Querystring: Record<string, unknown> }>({
+      method,
+      url,
+      handler: (request, reply) => handler(request, reply, request.principal as Principal),
+    })
 
   route('POST', '/v1/training/jobs/:jobId/export', async (request, reply, principal) => {
     parseInput(noQuery, request.query)
@@ -45,9 +49,13 @@ export function registerExportRoutes(v1: FastifyInstance, services: Services, he
     const result = await send(request.raw, `/${file.relativePath}`, { root: file.root, contentType: false, cacheControl: false, dotfiles: 'deny' })
     if (result.type === 'error' && result.statusCode === 416) {
       // A range outside the file: 416 with the file size, as RFC 9110 asks.
-      return reply.code(416).headers({ 'content-range': result.headers['Content-Range'] }).send(errorBody('E1108', `Range ${request.headers.range} is outside the file`))
+      return reply
+        .code(416)
+        .headers({ 'content-range': result.headers['Content-Range'] })
+        .send(errorBody('E1108', `Range ${request.headers.range} is outside the file`))
     }
-    if (result.type !== 'file') throw new NotFoundError('export', request.params.exportId, `The file of export ${request.params.exportId} is missing from storage`)
+    if (result.type !== 'file')
+      throw new NotFoundError('export', request.params.exportId, `The file of export ${request.params.exportId} is missing from storage`)
     reply.code(result.statusCode).headers(result.headers)
     reply.header('content-type', file.contentType)
     reply.header('content-disposition', contentDisposition(file.fileName))

@@ -39,7 +39,10 @@ export function readDatasetForm(request: IncomingMessage, storage: Storage, maxB
 
     parser.on('file', (name, stream, info) => {
       if (name !== 'file' || staging) {
-        problems.push({ field: name, message: name === 'file' ? 'only one file may be uploaded' : 'unexpected file field; the dataset goes in a field named "file"' })
+        problems.push({
+          field: name,
+          message: name === 'file' ? 'only one file may be uploaded' : 'unexpected file field; the dataset goes in a field named "file"',
+        })
         stream.resume()
         return
       }
@@ -60,7 +63,10 @@ export function readDatasetForm(request: IncomingMessage, storage: Storage, maxB
         resolve({ fields, file: undefined, problems })
         return
       }
-      staging.then((file) => resolve({ fields, file, problems }), (error) => void abort(error))
+      staging.then(
+        (file) => resolve({ fields, file, problems }),
+        (error) => void abort(error),
+      )
     })
     request.on('aborted', () => void abort(new InvalidInputError('The upload was interrupted')))
     request.pipe(parser)

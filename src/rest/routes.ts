@@ -64,8 +64,17 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
     const route = (
       method: 'GET' | 'POST' | 'DELETE',
       url: string,
-      handler: (request: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>, reply: FastifyReply, principal: Principal) => Promise<unknown>,
-    ) => v1.route<{ Params: Params; Querystring: Record<string, unknown> }>({ method, url, handler: (request, reply) => handler(request, reply, principalOf(request)) })
+      handler: (
+        request: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>,
+        reply: FastifyReply,
+        principal: Principal,
+      ) => Promise<unknown>,
+    ) =>
+      v1.route<{ Params: Params; Querystring: Record<string, unknown> }>({
+        method,
+        url,
+        handler: (request, reply) => handler(request, reply, principalOf(request)),
+      })
 
     // §1 Training jobs
     route('POST', '/v1/training/jobs', async (request, reply, principal) => {
@@ -84,7 +93,12 @@ export function registerRestRoutes(app: FastifyInstance, services: Services) {
       parseInput(noQuery, request.query)
       noBody(request)
       const job = await jobs.stop(principal, request.params.jobId)
-      return ok(reply, 200, { job: { id: job.id, status: job.status, stoppedAt: job.stoppedAt } }, job.status === 'cancelled' ? '训练任务已取消' : '训练任务停止中')
+      return ok(
+        reply,
+        200,
+        { job: { id: job.id, status: job.status, stoppedAt: job.stoppedAt } },
+        job.status === 'cancelled' ? '训练任务已取消' : '训练任务停止中',
+      )
     })
     route('DELETE', '/v1/training/jobs/:jobId', async (request, reply, principal) => {
       const query = parseInput(deleteJobQuery, request.query)

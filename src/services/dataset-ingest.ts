@@ -440,7 +440,6 @@ function advance(position: TextPosition, text: string): void {
 // ---------------------------------------------------------------------------
 // Parquet
 
-
 async function analyzeParquet(filePath: string): Promise<FileAnalysis> {
   const file = await asyncBufferFromFile(filePath)
   const metadata = await readParquetMetadata(file)

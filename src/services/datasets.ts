@@ -54,7 +54,10 @@ export function decodeFormFields(raw: Record<string, string>): { fields: Record<
     }
     if (key === 'tags' && !text.trim().startsWith('[')) {
       // Also accept the friendlier "a,b,c".
-      fields.tags = text.split(',').map((tag) => tag.trim()).filter(Boolean)
+      fields.tags = text
+        .split(',')
+        .map((tag) => tag.trim())
+        .filter(Boolean)
       continue
     }
     try {
@@ -93,7 +96,10 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
      * file is moved into place on success and removed on any failure, so a
      * rejected upload leaves neither a file nor a row.
      */
-    async create(principal: Principal, input: { fields: Record<string, unknown>; problems?: FieldProblem[]; file: StagedFile | undefined }): Promise<DatasetView> {
+    async create(
+      principal: Principal,
+      input: { fields: Record<string, unknown>; problems?: FieldProblem[]; file: StagedFile | undefined },
+    ): Promise<DatasetView> {
       try {
         requireScope(principal, 'write')
         const parsed = datasetFieldsSchema.safeParse(input.fields)
@@ -109,9 +115,7 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
           const mismatches = checkDeclaredSchema(fields.schema, analysis)
           if (mismatches.length > 0) throw InvalidInputError.fromProblems(mismatches)
         }
-        const columns = fields.schema
-          ? fields.schema.columns.map((declared) => ({ ...declared }))
-          : analysis.columns.map(({ name, type }) => ({ name, type }))
+        const columns = fields.schema ? fields.schema.columns.map((declared) => ({ ...declared })) : analysis.columns.map(({ name, type }) => ({ name, type }))
 
         const id = newId('dataset')
         const relativePath = `datasets/${id}/${file.fileName}`

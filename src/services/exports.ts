@@ -138,7 +138,8 @@ export function createExportService(deps: { db: Db; reads: ReadStore; bus: Event
     async file(principal: Principal, jobId: string, exportId: string) {
       const row = await loadExport(principal, jobId, exportId)
       if (row.status === 'processing') throw new ConflictError(`Export ${exportId} is still processing; download it once its status is completed`)
-      if (row.status !== 'completed' || !row.filePath) throw new ConflictError(`Export ${exportId} failed and has no file: ${row.errorMessage ?? 'no reason recorded'}`)
+      if (row.status !== 'completed' || !row.filePath)
+        throw new ConflictError(`Export ${exportId} failed and has no file: ${row.errorMessage ?? 'no reason recorded'}`)
       return {
         root: deps.storage.root,
         relativePath: row.filePath,
@@ -154,7 +155,8 @@ export function createExportService(deps: { db: Db; reads: ReadStore; bus: Event
       requireScope(principal, 'read')
       const job = await loadJob(principal, jobId)
       const body = parseInput(predictSchema, input)
-      if (body.inputs === undefined) throw InvalidInputError.fromProblems([{ field: 'inputs', message: 'is required: an array of raw inputs (texts, feature rows or pixel rows)' }])
+      if (body.inputs === undefined)
+        throw InvalidInputError.fromProblems([{ field: 'inputs', message: 'is required: an array of raw inputs (texts, feature rows or pixel rows)' }])
       return predictor.predict(await modelOf(job, 'predict with'), body.inputs)
     },
 

@@ -92,7 +92,10 @@ export function createJobService(deps: {
       if (!builtIn.tasks.includes(model.task)) {
         problems.push({ field: 'model.baseModel', message: `${builtIn.name} is a model for ${builtIn.tasks.join(', ')}, not ${model.task}` })
       } else if (model.architecture && model.architecture !== builtIn.architecture) {
-        problems.push({ field: 'model.architecture', message: `${builtIn.name} is a ${builtIn.architecture} model; leave architecture out or set it to ${builtIn.architecture}` })
+        problems.push({
+          field: 'model.architecture',
+          message: `${builtIn.name} is a ${builtIn.architecture} model; leave architecture out or set it to ${builtIn.architecture}`,
+        })
       }
       return { architecture: builtIn.architecture, problems }
     }
@@ -129,7 +132,8 @@ export function createJobService(deps: {
     check('dataset.textColumn', config.dataset.textColumn)
     check('dataset.labelColumn', config.dataset.labelColumn)
     config.dataset.featureColumns?.forEach((column, i) => check(`dataset.featureColumns[${i}]`, column))
-    if (columns.length < 2) problems.push({ field: 'dataset.id', message: `a training dataset needs at least two columns (inputs and a label); it has ${listed}` })
+    if (columns.length < 2)
+      problems.push({ field: 'dataset.id', message: `a training dataset needs at least two columns (inputs and a label); it has ${listed}` })
     const label = config.dataset.labelColumn ?? (names.has('label') ? 'label' : columns.at(-1)?.name)
     if (config.model.task === 'text-classification' && config.dataset.textColumn === undefined) {
       const hasText = names.has('text') || columns.some((c) => c.type === 'string' && c.name !== label)
@@ -138,7 +142,10 @@ export function createJobService(deps: {
     if (config.model.task === 'tabular-regression' && label !== undefined && names.has(label)) {
       const type = columns.find((c) => c.name === label)?.type
       if (type !== 'integer' && type !== 'float') {
-        problems.push({ field: 'dataset.labelColumn', message: `label column ${JSON.stringify(label)} holds ${type} values; tabular-regression needs a numeric label` })
+        problems.push({
+          field: 'dataset.labelColumn',
+          message: `label column ${JSON.stringify(label)} holds ${type} values; tabular-regression needs a numeric label`,
+        })
       }
     }
     return problems
@@ -197,7 +204,9 @@ export function createJobService(deps: {
     const effective = withJobDefaults(config, { architecture, seed: randomInt(0, 2_147_483_647) })
     const plan = await plannedTraining(db, effective, dataset.rowCount, instanceType)
     if (plan.split.train < 1) {
-      throw InvalidInputError.fromProblems([{ field: `${prefix ? `${prefix}.` : ''}dataset.validationSplit`, message: `leaves no training rows out of ${dataset.rowCount}` }])
+      throw InvalidInputError.fromProblems([
+        { field: `${prefix ? `${prefix}.` : ''}dataset.validationSplit`, message: `leaves no training rows out of ${dataset.rowCount}` },
+      ])
     }
     return { config: effective, dataset, instanceType, plan }
   }
@@ -213,7 +222,17 @@ export function createJobService(deps: {
       const now = new Date()
       const estimate = await estimateStart(now.getTime(), config.priority, instanceType.name, config.resources.instanceCount, plan.durationSeconds * 1000)
       const job = await db.job.create({
-        data: newJobRow({ id: newId('job'), ownerId: principal.userId, config, instanceType, totalSteps: plan.steps.total, durationSeconds: plan.durationSeconds, estimate, origin, now }),
+        data: newJobRow({
+          id: newId('job'),
+          ownerId: principal.userId,
+          config,
+          instanceType,
+          totalSteps: plan.steps.total,
+          durationSeconds: plan.durationSeconds,
+          estimate,
+          origin,
+          now,
+        }),
         include: includeOwner,
       })
       await bus.publish(trainingTopics.trainerWake, { jobId: job.id })

@@ -33,7 +33,10 @@ export function createResourceService(deps: { db: Db; instanceTypes: readonly In
       const type = byName.get(name)
       if (!type) {
         throw InvalidInputError.fromProblems([
-          { field: 'resources.instanceType', message: `unknown instance type ${JSON.stringify(name)}; known types: ${instanceTypes.map((t) => t.name).join(', ')}` },
+          {
+            field: 'resources.instanceType',
+            message: `unknown instance type ${JSON.stringify(name)}; known types: ${instanceTypes.map((t) => t.name).join(', ')}`,
+          },
         ])
       }
       if (type.capacity === 0) {

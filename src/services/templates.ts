@@ -80,7 +80,12 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
       const type = (input as { resources?: { instanceType?: unknown } } | null)?.resources?.instanceType
       const unknownType: FieldProblem[] =
         typeof type === 'string' && type !== '' && !resources.find(type)
-          ? [{ field: 'resources.instanceType', message: `unknown instance type ${JSON.stringify(type)}; known types: ${resources.instanceTypes.map((t) => t.name).join(', ')}` }]
+          ? [
+              {
+                field: 'resources.instanceType',
+                message: `unknown instance type ${JSON.stringify(type)}; known types: ${resources.instanceTypes.map((t) => t.name).join(', ')}`,
+              },
+            ]
           : []
       const config = parseConfig(createTemplateSchema, input, '', unknownType)
       const json = (value: unknown) => (value === undefined ? undefined : (value as Prisma.InputJsonValue))

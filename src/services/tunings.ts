@@ -75,7 +75,11 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
     const sources = (['baseJobId', 'templateId', 'baseJob'] as const).filter((key) => body[key] !== undefined)
     const problems: FieldProblem[] = []
     if (sources.length !== 1) {
-      problems.push({ field: sources[1] ?? 'baseJobId', message: 'give exactly one of baseJobId (one of your jobs), templateId (with datasetId) or baseJob (a job request) as the configuration trials start from' })
+      problems.push({
+        field: sources[1] ?? 'baseJobId',
+        message:
+          'give exactly one of baseJobId (one of your jobs), templateId (with datasetId) or baseJob (a job request) as the configuration trials start from',
+      })
     }
     if (body.templateId === undefined && (body.datasetId !== undefined || body.overrides !== undefined)) {
       problems.push({ field: body.datasetId !== undefined ? 'datasetId' : 'overrides', message: 'applies with templateId only' })
@@ -88,7 +92,10 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
       return { request: requestOf(job), prefix: '' }
     }
     if (body.templateId !== undefined) {
-      return { request: await templates.jobRequest(principal, body.templateId, { name: body.name, datasetId: body.datasetId as string, overrides: body.overrides }), prefix: 'overrides' }
+      return {
+        request: await templates.jobRequest(principal, body.templateId, { name: body.name, datasetId: body.datasetId as string, overrides: body.overrides }),
+        prefix: 'overrides',
+      }
     }
     return { request: body.baseJob, prefix: 'baseJob' }
   }
@@ -144,7 +151,10 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
       if (!parsed.success) {
         // The space's own problems too, so that one answer names everything (whether the model uses each parameter needs a valid base).
         const parameters = (input as { parameters?: unknown } | null)?.parameters
-        const spaceProblems = parameters && typeof parameters === 'object' && !Array.isArray(parameters) ? checkSearchSpace(parameters as Record<string, unknown>, null).problems : []
+        const spaceProblems =
+          parameters && typeof parameters === 'object' && !Array.isArray(parameters)
+            ? checkSearchSpace(parameters as Record<string, unknown>, null).problems
+            : []
         const shapeProblems = problemsOf(parsed.error.issues)
         throw InvalidInputError.fromProblems([...shapeProblems, ...spaceProblems.filter((p) => !shapeProblems.some((q) => q.field === p.field))])
       }

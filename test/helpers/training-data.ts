@@ -99,10 +99,13 @@ export function strokeImagesCsv(count: number, seed = 23): string {
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
         const on =
-          kind === 0 ? Math.abs(y - at) <= 1 :
-          kind === 1 ? Math.abs(x - at) <= 1 :
-          kind === 2 ? Math.abs(x - y - (at - size / 2)) <= 1 :
-          (Math.abs(x - size / 2) === half || Math.abs(y - size / 2) === half) && Math.abs(x - size / 2) <= half && Math.abs(y - size / 2) <= half
+          kind === 0
+            ? Math.abs(y - at) <= 1
+            : kind === 1
+              ? Math.abs(x - at) <= 1
+              : kind === 2
+                ? Math.abs(x - y - (at - size / 2)) <= 1
+                : (Math.abs(x - size / 2) === half || Math.abs(y - size / 2) === half) && Math.abs(x - size / 2) <= half && Math.abs(y - size / 2) <= half
         pixels[y * size + x] = on ? 180 + Math.floor(random() * 76) : Math.floor(random() * 50)
       }
     }

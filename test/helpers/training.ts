@@ -15,13 +15,21 @@ export async function getJob(server: TestServer, id: string, token: string = tok
 }
 
 /** Polls the job until `done` holds (default: the job ended); fails with the job's last state on timeout. */
-export async function waitForJob(server: TestServer, id: string, done: (job: JobJson) => boolean = (job) => endedStatuses.includes(job.status), timeoutMs = 120_000): Promise<JobJson> {
+export async function waitForJob(
+  server: TestServer,
+  id: string,
+  done: (job: JobJson) => boolean = (job) => endedStatuses.includes(job.status),
+  timeoutMs = 120_000,
+): Promise<JobJson> {
   const deadline = Date.now() + timeoutMs
   let job: JobJson
   for (;;) {
     job = await getJob(server, id)
     if (done(job)) return job
-    if (Date.now() > deadline) throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last state: ${JSON.stringify({ status: job.status, progress: job.progress, error: job.error })}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `job ${id} did not reach the expected state in ${timeoutMs} ms; last state: ${JSON.stringify({ status: job.status, progress: job.progress, error: job.error })}`,
+      )
     await new Promise((resolve) => setTimeout(resolve, 150))
   }
 }
@@ -36,13 +44,21 @@ export async function uploadCsv(server: TestServer, csv: string, type: string, f
   return createDataset(server, { content: csv, type, fields })
 }
 
-export async function logsOf(server: TestServer, id: string, query = 'level=debug&limit=1000'): Promise<{ level: string; message: string; step?: number; epoch?: number; metrics?: Record<string, number> }[]> {
+export async function logsOf(
+  server: TestServer,
+  id: string,
+  query = 'level=debug&limit=1000',
+): Promise<{ level: string; message: string; step?: number; epoch?: number; metrics?: Record<string, number> }[]> {
   const response = await server.request('GET', `/v1/training/jobs/${id}/logs?${query}`)
   expect(response.status, response.text).toBe(200)
   return response.body.data.logs
 }
 
-export async function metricsOf(server: TestServer, id: string, query = ''): Promise<Record<string, { step: number; epoch: number; value: number; timestamp: string }[]>> {
+export async function metricsOf(
+  server: TestServer,
+  id: string,
+  query = '',
+): Promise<Record<string, { step: number; epoch: number; value: number; timestamp: string }[]>> {
   const response = await server.request('GET', `/v1/training/jobs/${id}/metrics${query ? `?${query}` : ''}`)
   expect(response.status, response.text).toBe(200)
   return response.body.data.metrics

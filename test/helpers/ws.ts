@@ -143,7 +143,11 @@ function createTSubscription<R>(): { sink: Sink<R>; handle: TSubscription<R> } {
       }
       const timer = setTimeout(() => {
         cleanup()
-        reject(new Error(`gave up waiting for ${what} after ${expireMs} ms (results: ${JSON.stringify(results)}, completed: ${completed}, error: ${describe(error?.value)})`))
+        reject(
+          new Error(
+            `gave up waiting for ${what} after ${expireMs} ms (results: ${JSON.stringify(results)}, completed: ${completed}, error: ${describe(error?.value)})`,
+          ),
+        )
       }, expireMs)
       const cleanup = () => {
         clearTimeout(timer)
@@ -212,11 +216,7 @@ function createTSubscription<R>(): { sink: Sink<R>; handle: TSubscription<R> } {
  * Subscribes over graphql-ws and records what arrives. A `check` that throws
  * inside the waits would otherwise be lost: the waits reject instead.
  */
-export function tsubscribe<R, V>(
-  client: Client,
-  document: TypedDocumentNode<R, V>,
-  variables: V,
-): TSubscription<R> {
+export function tsubscribe<R, V>(client: Client, document: TypedDocumentNode<R, V>, variables: V): TSubscription<R> {
   const { sink, handle } = createTSubscription<R>()
   handle.dispose = client.subscribe<R>({ query: print(document), variables: variables as Record<string, unknown> }, sink)
   onTestFinished(() => handle.dispose())

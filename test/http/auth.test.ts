@@ -21,7 +21,11 @@ describe('bearer tokens', () => {
     ['another scheme', 'Basic YWxpY2U6c2VjcmV0'],
     ['a bearer header without a token', 'Bearer '],
   ])('answers %s with 401 E1100 and WWW-Authenticate: Bearer', async (_label, header) => {
-    for (const [method, url] of [['GET', '/v1/training/jobs'], ['POST', '/v1/training/jobs'], ['GET', '/v1/training/resources']]) {
+    for (const [method, url] of [
+      ['GET', '/v1/training/jobs'],
+      ['POST', '/v1/training/jobs'],
+      ['GET', '/v1/training/resources'],
+    ]) {
       const response = await server.request(method, url, { token: null, headers: header === undefined ? {} : { authorization: header } })
       expect(response.status).toBe(401)
       expect(response.headers.get('www-authenticate')).toBe('Bearer')

@@ -120,14 +120,24 @@ describe('POST /v1/training/datasets', () => {
   })
 
   it('accepts a declared schema that matches the file and keeps its descriptions', async () => {
-    const schema = { columns: [{ name: 'label', type: 'string' }, { name: 'text', type: 'string', description: 'the review' }] }
+    const schema = {
+      columns: [
+        { name: 'label', type: 'string' },
+        { name: 'text', type: 'string', description: 'the review' },
+      ],
+    }
     const response = await uploadDataset(server, { fields: { schema: JSON.stringify(schema) } })
     expect(response.status).toBe(201)
     expect(response.body.data.dataset.schema.columns).toEqual(schema.columns)
   })
 
   it('rejects a declared schema that disagrees with the file, naming each column', async () => {
-    const schema = { columns: [{ name: 'text', type: 'integer' }, { name: 'missing', type: 'string' }] }
+    const schema = {
+      columns: [
+        { name: 'text', type: 'integer' },
+        { name: 'missing', type: 'string' },
+      ],
+    }
     const response = await expectRejected(() => uploadDataset(server, { fields: { schema: JSON.stringify(schema) } }), 400, /text/)
     const fields = response.body.error.details.map((d: { field: string }) => d.field).join(' ')
     expect(fields).toMatch(/schema\.columns/)
@@ -149,14 +159,14 @@ describe('POST /v1/training/datasets', () => {
     it('rejects JSON that does not parse', () => expectRejected(() => uploadDataset(server, { format: 'json', content: '[{"a":1},' }), 400, /JSON/))
     it('rejects JSON Lines with a broken line, naming the line', () =>
       expectRejected(() => uploadDataset(server, { format: 'json', content: '{"a":1}\n{"a":\n' }), 400, /line 2/))
-    it('rejects a file that is not Parquet', () =>
-      expectRejected(() => uploadDataset(server, { format: 'parquet', content: 'a,b\n1,2\n' }), 400, /parquet/i))
+    it('rejects a file that is not Parquet', () => expectRejected(() => uploadDataset(server, { format: 'parquet', content: 'a,b\n1,2\n' }), 400, /parquet/i))
     it('rejects a file over MAX_UPLOAD_BYTES with 413', async () => {
       const response = await expectRejected(() => uploadDataset(server, { content: textClassificationCsv(1000) }), 413, /MAX_UPLOAD_BYTES/)
       expect(response.body.error.message).toMatch(/20000 bytes/)
     })
     it('rejects a form without a file', () => expectRejected(() => uploadDataset(server, { content: null }), 400, /"field":"file"/))
-    it('rejects a form without a name, naming the field', () => expectRejected(() => uploadDataset(server, { omit: ['name'] }), 400, /"field":"name","message":"is required"/))
+    it('rejects a form without a name, naming the field', () =>
+      expectRejected(() => uploadDataset(server, { omit: ['name'] }), 400, /"field":"name","message":"is required"/))
     it('rejects an unknown type and format, naming both', async () => {
       const response = await expectRejected(() => uploadDataset(server, { type: 'video', format: 'xlsx' }), 400, /type/)
       expect(response.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(['format', 'type'])
@@ -194,7 +204,7 @@ describe('GET /v1/training/datasets', () => {
 
   const names = (response: { body: { data: { datasets: { name: string }[] } } }) => response.body.data.datasets.map((d) => d.name)
 
-  it('lists only the caller\'s datasets, newest first, with the spec\'s pagination object', async () => {
+  it("lists only the caller's datasets, newest first, with the spec's pagination object", async () => {
     const response = await listServer.request('GET', '/v1/training/datasets')
     expect(response.status).toBe(200)
     expect(names(response)).toEqual(['bravo', 'alpha', 'charlie'])
@@ -248,7 +258,10 @@ describe('GET and DELETE /v1/training/datasets/{id}', () => {
 
   it("answers another user's dataset as absent (404 E1102)", async () => {
     const id = await createDataset(server)
-    for (const [method, url] of [['GET', `/v1/training/datasets/${id}`], ['DELETE', `/v1/training/datasets/${id}`]]) {
+    for (const [method, url] of [
+      ['GET', `/v1/training/datasets/${id}`],
+      ['DELETE', `/v1/training/datasets/${id}`],
+    ]) {
       const response = await server.request(method, url, { token: tokens.bob })
       expect(response.status).toBe(404)
       expect(response.body.error.code).toBe('E1102')

@@ -341,7 +341,11 @@ describe('authentication', () => {
   })
 
   it('answers a malformed Authorization header with 401 E1100', async () => {
-    const response = await server.request('POST', '/graphql', { token: null, headers: { authorization: 'Basic YWxpY2U6eA==' }, json: { query: print(GqlViewer) } })
+    const response = await server.request('POST', '/graphql', {
+      token: null,
+      headers: { authorization: 'Basic YWxpY2U6eA==' },
+      json: { query: print(GqlViewer) },
+    })
     expect(response.status).toBe(401)
     expect(response.body.errors[0].extensions.code).toBe('E1100')
   })
@@ -675,7 +679,12 @@ describe('datasets over GraphQL multipart', () => {
       format: 'csv',
       rowCount: 12,
       columnCount: 2,
-      schema: { columns: [{ name: 'text', type: 'string' }, { name: 'label', type: 'string' }] },
+      schema: {
+        columns: [
+          { name: 'text', type: 'string' },
+          { name: 'label', type: 'string' },
+        ],
+      },
       tags: ['gql', 'upload'],
       status: 'uploaded',
     })
@@ -715,7 +724,10 @@ describe('datasets over GraphQL multipart', () => {
 
   it('answers a multipart request without a map with E1108 as a GraphQL error', async () => {
     const form = new FormData()
-    form.append('operations', JSON.stringify({ query: print(GqlCreateDataset), variables: { input: { name: 'no-map', type: 'text', format: 'csv' }, file: null } }))
+    form.append(
+      'operations',
+      JSON.stringify({ query: print(GqlCreateDataset), variables: { input: { name: 'no-map', type: 'text', format: 'csv' }, file: null } }),
+    )
     const response = await server.request('POST', '/graphql', { body: form })
 
     expect(response.status).toBeGreaterThanOrEqual(400)

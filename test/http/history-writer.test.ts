@@ -35,9 +35,25 @@ describe.each([
 
   it('writes metric points and log lines that read back unchanged', async () => {
     const t0 = Date.UTC(2026, 10, 28, 8, 30, 0, 123)
-    const points = Array.from({ length: 300 }, (_, i) => ({ jobId, name: i % 2 ? 'trainLoss' : 'learningRate', step: Math.floor(i / 2) + 1, epoch: i / 200, value: 1 / (i + 1), timestamp: new Date(t0 + i) }))
+    const points = Array.from({ length: 300 }, (_, i) => ({
+      jobId,
+      name: i % 2 ? 'trainLoss' : 'learningRate',
+      step: Math.floor(i / 2) + 1,
+      epoch: i / 200,
+      value: 1 / (i + 1),
+      timestamp: new Date(t0 + i),
+    }))
     await writer.write(points, [
-      { jobId, timestamp: new Date(t0), level: 'info', severity: 20, message: 'Epoch 1/2: validation', step: 150, epoch: 1, metrics: { valLoss: 0.5, valAccuracy: 0.75 } },
+      {
+        jobId,
+        timestamp: new Date(t0),
+        level: 'info',
+        severity: 20,
+        message: 'Epoch 1/2: validation',
+        step: 150,
+        epoch: 1,
+        metrics: { valLoss: 0.5, valAccuracy: 0.75 },
+      },
       { jobId, timestamp: new Date(t0 + 1), level: 'warn', severity: 30, message: '中文 "quoted" line', step: null, epoch: null, metrics: null },
     ])
 
@@ -50,14 +66,26 @@ describe.each([
     const logs = await server.request('GET', `/v1/training/jobs/${jobId}/logs?level=debug`)
     expect(logs.status, logs.text).toBe(200)
     expect(logs.body.data.logs).toEqual([
-      { timestamp: new Date(t0).toISOString(), level: 'info', message: 'Epoch 1/2: validation', step: 150, epoch: 1, metrics: { valLoss: 0.5, valAccuracy: 0.75 } },
+      {
+        timestamp: new Date(t0).toISOString(),
+        level: 'info',
+        message: 'Epoch 1/2: validation',
+        step: 150,
+        epoch: 1,
+        metrics: { valLoss: 0.5, valAccuracy: 0.75 },
+      },
       { timestamp: new Date(t0 + 1).toISOString(), level: 'warn', message: '中文 "quoted" line', step: null, epoch: null },
     ])
   })
 
   it('writes nothing when a batch fails (one transaction)', async () => {
     const before = await database.db.metricPoint.count({ where: { jobId } })
-    await expect(writer.write([{ jobId, name: 'x', step: 1, epoch: null, value: 1, timestamp: new Date() }], [{ jobId: 'job-missing', timestamp: new Date(), level: 'info', severity: 20, message: 'orphan', step: null, epoch: null, metrics: null }])).rejects.toThrow()
+    await expect(
+      writer.write(
+        [{ jobId, name: 'x', step: 1, epoch: null, value: 1, timestamp: new Date() }],
+        [{ jobId: 'job-missing', timestamp: new Date(), level: 'info', severity: 20, message: 'orphan', step: null, epoch: null, metrics: null }],
+      ),
+    ).rejects.toThrow()
     expect(await database.db.metricPoint.count({ where: { jobId } })).toBe(before)
   })
 })

@@ -168,7 +168,11 @@ describe('POST /v1/training/jobs', () => {
     const missing = await create(jobRequest(datasetId, { dataset: { id: datasetId, labelColumn: 'category', featureColumns: ['text', 'nope'] } }))
     expect(fields(missing).sort()).toEqual(['dataset.featureColumns[1]', 'dataset.labelColumn'])
     const tabular = await createDataset(server, { type: 'tabular', content: tabularCsv(20) })
-    const stringLabel = await create({ ...jobRequest(tabular), model: { baseModel: 'tabular-mlp', task: 'tabular-regression' }, dataset: { id: tabular, labelColumn: 'flag' } })
+    const stringLabel = await create({
+      ...jobRequest(tabular),
+      model: { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+      dataset: { id: tabular, labelColumn: 'flag' },
+    })
     expect(stringLabel.body.error.details).toEqual([{ field: 'dataset.labelColumn', message: expect.stringMatching(/numeric label/) }])
   })
 
@@ -247,7 +251,9 @@ describe('GET /v1/training/jobs', () => {
     names = ['delta', 'alpha', 'charlie', 'bravo']
     for (const name of names) {
       const baseModel = name === 'alpha' ? 'text-bag-of-embeddings' : 'text-cnn'
-      const response = await listServer.request('POST', '/v1/training/jobs', { json: jobRequest(id, { name, model: { baseModel, task: 'text-classification' } }) })
+      const response = await listServer.request('POST', '/v1/training/jobs', {
+        json: jobRequest(id, { name, model: { baseModel, task: 'text-classification' } }),
+      })
       expect(response.status).toBe(201)
     }
     const bravo = (await listServer.request('GET', '/v1/training/jobs?sortBy=name&sortOrder=asc&limit=2&page=1')).body.data.jobs[1]
@@ -260,7 +266,10 @@ describe('GET /v1/training/jobs', () => {
   const list = async (query = '', token: string = tokens.alice) => {
     const response = await listServer.request('GET', `/v1/training/jobs${query}`, { token })
     expect(response.status, response.text).toBe(200)
-    return response.body.data as { jobs: { name: string; status: string; owner: string; progress: { percentage: number }; model: { baseModel: string } }[]; pagination: Record<string, unknown> }
+    return response.body.data as {
+      jobs: { name: string; status: string; owner: string; progress: { percentage: number }; model: { baseModel: string } }[]
+      pagination: Record<string, unknown>
+    }
   }
 
   it("lists the caller's jobs newest first with the spec's fields and pagination", async () => {
@@ -361,7 +370,9 @@ describe('DELETE /v1/training/jobs/{id}', () => {
     const job = (await create(jobRequest(isolated, { priority: 1000, resources: { instanceType: 'cpu.claimed' } }))).body.data.job
     expect((await claimNextJob(database.db, 'test-trainer', new Map([['cpu.claimed', 1]])))?.id).toBe(job.id)
     fakeArtifacts(job.id)
-    await database.db.checkpoint.create({ data: { id: `checkpoint-${job.id}`, jobId: job.id, step: 1, epoch: 1, path: `checkpoints/${job.id}/model.bin`, sizeBytes: 7n } })
+    await database.db.checkpoint.create({
+      data: { id: `checkpoint-${job.id}`, jobId: job.id, step: 1, epoch: 1, path: `checkpoints/${job.id}/model.bin`, sizeBytes: 7n },
+    })
     const refused = await server.request('DELETE', `/v1/training/jobs/${job.id}`)
     expect(refused.status).toBe(409)
     expect(refused.body.error.code).toBe('E1110')

@@ -32,7 +32,11 @@ afterAll(async () => {
   await server?.close()
 })
 
-async function createJob(overrides: Record<string, unknown> = {}, token: string = tokens.alice, dataset = token === tokens.bob ? bobDataset : textDataset): Promise<string> {
+async function createJob(
+  overrides: Record<string, unknown> = {},
+  token: string = tokens.alice,
+  dataset = token === tokens.bob ? bobDataset : textDataset,
+): Promise<string> {
   const response = await server.request('POST', '/v1/training/jobs', { token, json: jobRequest(dataset, overrides) })
   expect(response.status, response.text).toBe(201)
   return response.body.data.job.id as string
@@ -47,7 +51,10 @@ const problemFields = (response: { body: { error: { details?: { field: string }[
 const t0 = Date.parse('2026-02-03T12:05:00.000Z')
 const at = (seconds: number) => new Date(t0 + seconds * 1000)
 
-async function insertLogs(jobId: string, lines: { s: number; level: LogLevel; message: string; step?: number; epoch?: number; metrics?: Record<string, number> }[]) {
+async function insertLogs(
+  jobId: string,
+  lines: { s: number; level: LogLevel; message: string; step?: number; epoch?: number; metrics?: Record<string, number> }[],
+) {
   await database.db.jobLog.createMany({
     data: lines.map((line) => ({
       jobId,
@@ -82,7 +89,14 @@ async function insertAwkwardSeries(db: Database, jobId: string) {
   const data = Object.entries(lengths).flatMap(([name, n]) =>
     Array.from({ length: n }, (_, i) => ({
       order: (i * 7919 + n) % 1013,
-      point: { jobId, name, step: name === 'ties' ? Math.floor(i / 3) : i * 2, epoch: i % 2 === 1 ? null : i / 10, value: Math.sin(i * 1.7 + n) + i / 1000, timestamp: new Date(t0 + i * 37) },
+      point: {
+        jobId,
+        name,
+        step: name === 'ties' ? Math.floor(i / 3) : i * 2,
+        epoch: i % 2 === 1 ? null : i / 10,
+        value: Math.sin(i * 1.7 + n) + i / 1000,
+        timestamp: new Date(t0 + i * 37),
+      },
     })),
   )
   data.sort((a, b) => a.order - b.order)
@@ -104,12 +118,18 @@ async function expectSeriesLikeReference(db: Database, jobId: string) {
     reduced.forEach(({ name, points }, s) => {
       const want = downsample(whole[s].points, maxPoints)
       const label = `${name}, maxPoints ${maxPoints}`
-      expect(points.map(({ value: _value, ...rest }) => rest), label).toEqual(want.map(({ value: _value, ...rest }) => rest))
+      expect(
+        points.map(({ value: _value, ...rest }) => rest),
+        label,
+      ).toEqual(want.map(({ value: _value, ...rest }) => rest))
       points.forEach((point, i) => expect(point.value, `${label}, point ${i}`).toBeCloseTo(want[i].value, 9))
     })
   }
   const filtered = await db.reads.metricSeries(jobId, ['seven', 'not stored'], 3)
-  expect(filtered.map(({ name, points }) => [name, points.map((point) => point.step)])).toEqual([['seven', [0, 10, 12]], ['not stored', []]])
+  expect(filtered.map(({ name, points }) => [name, points.map((point) => point.step)])).toEqual([
+    ['seven', [0, 10, 12]],
+    ['not stored', []],
+  ])
   expect(await db.reads.metricSeries(jobId, [], null)).toEqual([])
 }
 
@@ -196,7 +216,10 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
 
   it('returns at most limit lines (default 100, up to 1000)', async () => {
     const many = await createJob({ name: 'many lines' })
-    await insertLogs(many, Array.from({ length: 1005 }, (_, i) => ({ s: i, level: 'info' as const, message: `line ${i}` })))
+    await insertLogs(
+      many,
+      Array.from({ length: 1005 }, (_, i) => ({ s: i, level: 'info' as const, message: `line ${i}` })),
+    )
     const byDefault = await get(`/v1/training/jobs/${many}/logs`)
     expect(byDefault.body.data.logs).toHaveLength(100)
     expect(byDefault.body.data.logs[99].message).toBe('line 99')
@@ -363,7 +386,13 @@ describe('downsample', () => {
   const series = (n: number) => Array.from({ length: n }, (_, i) => ({ step: i, epoch: null, value: i * i, timestamp: at(i).toISOString() }))
 
   it('keeps the mean of the whole series close and every bucket non-empty for any size', () => {
-    for (const [n, max] of [[3, 2], [10, 3], [1001, 10], [12_345, 500], [10_000, 9_999]]) {
+    for (const [n, max] of [
+      [3, 2],
+      [10, 3],
+      [1001, 10],
+      [12_345, 500],
+      [10_000, 9_999],
+    ]) {
       const out = downsample(series(n), max)
       expect(out).toHaveLength(max)
       expect(out[0].step).toBe(0)
@@ -384,7 +413,8 @@ describe('ReadStore.metricSeries on SQLite', () => {
   it('reads times that SQL wrote in its own format as well as the ones Prisma writes', async () => {
     const jobId = await createJob({ name: 'times written by SQL' })
     await database.db.metricPoint.create({ data: { jobId, name: 'trainLoss', step: 1, value: 0.5, timestamp: at(1) } })
-    await database.db.$executeRaw`INSERT INTO "MetricPoint" ("jobId", "name", "step", "value", "timestamp") VALUES (${jobId}, 'trainLoss', 2, 0.25, '2026-02-03 12:05:02')`
+    await database.db
+      .$executeRaw`INSERT INTO "MetricPoint" ("jobId", "name", "step", "value", "timestamp") VALUES (${jobId}, 'trainLoss', 2, 0.25, '2026-02-03 12:05:02')`
     const [series] = await database.reads.metricSeries(jobId, null, null)
     expect(series.points.map((point) => point.timestamp)).toEqual([at(1).toISOString(), at(2).toISOString()])
   })
@@ -395,7 +425,17 @@ describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
     const jobId = await createJob({ name: 'checkpointed' })
     await database.db.checkpoint.createMany({
       data: [
-        { id: 'ckpt-b', jobId, step: 2000, epoch: 2, path: `checkpoints/${jobId}/b`, sizeBytes: 5_000_000_123n, metrics: { valLoss: 0.5 }, isBest: true, createdAt: at(200) },
+        {
+          id: 'ckpt-b',
+          jobId,
+          step: 2000,
+          epoch: 2,
+          path: `checkpoints/${jobId}/b`,
+          sizeBytes: 5_000_000_123n,
+          metrics: { valLoss: 0.5 },
+          isBest: true,
+          createdAt: at(200),
+        },
         { id: 'ckpt-a', jobId, step: 1000, epoch: 1, path: `checkpoints/${jobId}/a`, sizeBytes: 1234n, createdAt: at(100) },
       ],
     })
@@ -417,7 +457,20 @@ describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
       { label: 'tech', precision: 2 / 3, recall: 1, f1: 0.8, support: 2 },
     ]
     await database.db.evaluation.create({
-      data: { id: 'eval-1', jobId, checkpointId: 'ckpt-x', sampleCount: 4, metrics: { loss: 0.4, accuracy: 0.75 }, perClass, confusionMatrix: [[1, 1], [0, 2]], labels: ['food', 'tech'], createdAt: at(95) },
+      data: {
+        id: 'eval-1',
+        jobId,
+        checkpointId: 'ckpt-x',
+        sampleCount: 4,
+        metrics: { loss: 0.4, accuracy: 0.75 },
+        perClass,
+        confusionMatrix: [
+          [1, 1],
+          [0, 2],
+        ],
+        labels: ['food', 'tech'],
+        createdAt: at(95),
+      },
     })
     const response = await get(`/v1/training/jobs/${jobId}/evaluation`)
     expect(response.status, response.text).toBe(200)
@@ -428,7 +481,10 @@ describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
       sampleCount: 4,
       metrics: { loss: 0.4, accuracy: 0.75 },
       perClass,
-      confusionMatrix: [[1, 1], [0, 2]],
+      confusionMatrix: [
+        [1, 1],
+        [0, 2],
+      ],
       labels: ['food', 'tech'],
       createdAt: at(95).toISOString(),
     })
@@ -467,7 +523,10 @@ describe('GET /v1/training/jobs/compare', () => {
     c = await createJob({ name: 'lr-big-batch', hyperparameters: { learningRate: 0.01, batchSize: 16, epochs: 2 }, options })
     await finish(a, 'completed', { metrics: { trainLoss: 0.3, valAccuracy: 0.8 } })
     await finish(b, 'completed', { completedAt: at(30) })
-    for (const [id, accuracy] of [[a, 0.8], [b, 0.9]] as const) {
+    for (const [id, accuracy] of [
+      [a, 0.8],
+      [b, 0.9],
+    ] as const) {
       await database.db.evaluation.create({ data: { id: `eval-${id}`, jobId: id, sampleCount: 10, metrics: { loss: 0.5, accuracy } } })
     }
   })
@@ -504,7 +563,10 @@ describe('GET /v1/training/jobs/compare', () => {
     expect(response.body.data.differences).toEqual({ 'hyperparameters.batchSize': [8, 4] })
     const mixed = await get(`/v1/training/jobs/compare?ids=${a},${r1}`)
     expect(mixed.body.data.best).toBeNull()
-    expect(mixed.body.data.differences).toMatchObject({ 'model.task': ['text-classification', 'tabular-regression'], 'dataset.id': [textDataset, tabularDataset] })
+    expect(mixed.body.data.differences).toMatchObject({
+      'model.task': ['text-classification', 'tabular-regression'],
+      'dataset.id': [textDataset, tabularDataset],
+    })
   })
 
   it.each([
@@ -566,7 +628,9 @@ describe('on PostgreSQL', () => {
     const jobId = created.body.data.job.id as string
     const value = (i: number) => Math.cos(i / 9) + i / 1000
     await pgDatabase.db.metricPoint.createMany({
-      data: ['trainLoss', 'valLoss'].flatMap((name, s) => Array.from({ length: 1234 - s * 1000 }, (_, i) => ({ jobId, name, step: i * 3, epoch: i / 100, value: value(i), timestamp: at(i) }))),
+      data: ['trainLoss', 'valLoss'].flatMap((name, s) =>
+        Array.from({ length: 1234 - s * 1000 }, (_, i) => ({ jobId, name, step: i * 3, epoch: i / 100, value: value(i), timestamp: at(i) })),
+      ),
     })
     const full = (await pgServer.request('GET', `/v1/training/jobs/${jobId}/metrics`)).body.data.metrics
     const reduced = await pgServer.request('GET', `/v1/training/jobs/${jobId}/metrics?maxPoints=50`)
@@ -666,13 +730,36 @@ describe('GraphQL: Job.logs, metricHistory, checkpoints, evaluation; compareJobs
     ])
     await insertSeries(jobId, { trainLoss: (i) => 10 - i }, 10)
     await database.db.checkpoint.create({ data: { id: 'ckpt-g', jobId, step: 10, epoch: 1, path: 'x', sizeBytes: 3_000_000_000n, isBest: true } })
-    await database.db.evaluation.create({ data: { id: 'eval-g', jobId, sampleCount: 3, metrics: { accuracy: 2 / 3 }, perClass: [{ label: 'x', precision: 1, recall: 1, f1: 1, support: 3 }], confusionMatrix: [[3]], labels: ['x'] } })
+    await database.db.evaluation.create({
+      data: {
+        id: 'eval-g',
+        jobId,
+        sampleCount: 3,
+        metrics: { accuracy: 2 / 3 },
+        perClass: [{ label: 'x', precision: 1, recall: 1, f1: 1, support: 3 }],
+        confusionMatrix: [[3]],
+        labels: ['x'],
+      },
+    })
 
     const result = await server.graphql(JobResults, { id: jobId, minLevel: 'warn', limit: 1, names: ['trainLoss'], maxPoints: 3 })
     expect(result.errors).toBeUndefined()
     const job = result.data?.job
-    expect(job?.logs).toEqual({ logs: [{ timestamp: at(1).toISOString(), level: 'warn', message: 'shown', step: 3, epoch: 1, metrics: { trainLoss: 2 } }], hasMore: true, nextCursor: expect.any(String) })
-    expect(job?.metricHistory).toEqual([{ name: 'trainLoss', points: [{ step: 0, value: 10 }, { step: 80, value: 5.5 }, { step: 90, value: 1 }] }])
+    expect(job?.logs).toEqual({
+      logs: [{ timestamp: at(1).toISOString(), level: 'warn', message: 'shown', step: 3, epoch: 1, metrics: { trainLoss: 2 } }],
+      hasMore: true,
+      nextCursor: expect.any(String),
+    })
+    expect(job?.metricHistory).toEqual([
+      {
+        name: 'trainLoss',
+        points: [
+          { step: 0, value: 10 },
+          { step: 80, value: 5.5 },
+          { step: 90, value: 1 },
+        ],
+      },
+    ])
     expect(job?.checkpoints).toEqual([{ id: 'ckpt-g', sizeBytes: 3_000_000_000, isBest: true }])
     expect(job?.evaluation).toEqual({ sampleCount: 3, metrics: { accuracy: 2 / 3 }, perClass: [{ label: 'x', f1: 1 }], confusionMatrix: [[3]], labels: ['x'] })
 

@@ -12,7 +12,9 @@ import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 const postgresUrl = 'postgresql://postgres@127.0.0.1:5432/test'
 const schema = `t_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`
 const databaseUrl = `${postgresUrl}?schema=${schema}`
-const migrationCount = readdirSync(path.resolve(import.meta.dirname, '../../prisma/postgres/migrations'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).length
+const migrationCount = readdirSync(path.resolve(import.meta.dirname, '../../prisma/postgres/migrations'), { withFileTypes: true }).filter((entry) =>
+  entry.isDirectory(),
+).length
 const isoMs = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 /** Rows of a query run directly on PostgreSQL (outside the service). */
@@ -27,7 +29,9 @@ async function query<T extends pg.QueryResultRow>(sql: string, values: unknown[]
 }
 
 function migrationRows(inSchema = schema) {
-  return query<{ id: string; migration_name: string; finished_at: Date | null }>(`SELECT id, migration_name, finished_at FROM "${inSchema}"."_prisma_migrations" ORDER BY migration_name`)
+  return query<{ id: string; migration_name: string; finished_at: Date | null }>(
+    `SELECT id, migration_name, finished_at FROM "${inSchema}"."_prisma_migrations" ORDER BY migration_name`,
+  )
 }
 
 describe('the service on PostgreSQL (a fresh schema)', () => {
@@ -171,7 +175,10 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     const stopped = await api().request('POST', `/v1/training/jobs/${id}/stop`)
     expect(stopped.status, stopped.text).toBe(200)
     expect(stopped.body.data.job).toEqual({ id, status: 'cancelled', stoppedAt: expect.stringMatching(isoMs) })
-    expect((await api().request('GET', `/v1/training/jobs/${id}`)).body.data.job).toMatchObject({ status: 'cancelled', completedAt: expect.stringMatching(isoMs) })
+    expect((await api().request('GET', `/v1/training/jobs/${id}`)).body.data.job).toMatchObject({
+      status: 'cancelled',
+      completedAt: expect.stringMatching(isoMs),
+    })
 
     const deleted = await api().request('DELETE', `/v1/training/jobs/${id}`)
     expect(deleted.status, deleted.text).toBe(200)

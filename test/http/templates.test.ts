@@ -196,7 +196,7 @@ describe('GET /v1/training/templates', () => {
     expect(aliceSees).not.toContain(bobPrivate)
   })
 
-  it('visibility=mine lists only the caller\'s templates, visibility=public only public ones', async () => {
+  it("visibility=mine lists only the caller's templates, visibility=public only public ones", async () => {
     const bobMine = await listIds(tokens.bob, '?visibility=mine&limit=100')
     expect(bobMine).toContain(bobPrivate)
     expect(bobMine).not.toContain(alicePublic)
@@ -363,7 +363,7 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
     expect(response.body.error.message).toContain('cpu.large')
   })
 
-  it('creates the job once overrides move it to cpu.small, keeping the template\'s instanceCount', async () => {
+  it("creates the job once overrides move it to cpu.small, keeping the template's instanceCount", async () => {
     const response = await createJob(gpuTemplate, { name: 'on-a-cpu', datasetId, overrides: { resources: { instanceType: 'cpu.small' } } })
 
     expect(response.status, response.text).toBe(201)
@@ -411,12 +411,21 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
   })
 
   it("creates a job from another user's public template, owned by the caller", async () => {
-    const bobPublic = await createTemplate(cpuTemplateBody({ name: 'bob-shared', isPublic: true, hyperparameters: { learningRate: 0.002, batchSize: 4, epochs: 2 } }), tokens.bob)
+    const bobPublic = await createTemplate(
+      cpuTemplateBody({ name: 'bob-shared', isPublic: true, hyperparameters: { learningRate: 0.002, batchSize: 4, epochs: 2 } }),
+      tokens.bob,
+    )
     const response = await createJob(bobPublic, { name: 'alice-from-bob', datasetId, overrides: { hyperparameters: { epochs: 3 } } })
 
     expect(response.status, response.text).toBe(201)
     const job = response.body.data.job
-    expect(job).toMatchObject({ templateId: bobPublic, status: 'pending', owner: 'alice', dataset: { id: datasetId }, hyperparameters: { learningRate: 0.002, batchSize: 4, epochs: 3 } })
+    expect(job).toMatchObject({
+      templateId: bobPublic,
+      status: 'pending',
+      owner: 'alice',
+      dataset: { id: datasetId },
+      hyperparameters: { learningRate: 0.002, batchSize: 4, epochs: 3 },
+    })
 
     expect((await server.request('GET', `/v1/training/jobs/${job.id}`)).status).toBe(200)
     expectError(await server.request('GET', `/v1/training/jobs/${job.id}`, { token: tokens.bob }), 404, 'E1101')

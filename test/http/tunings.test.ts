@@ -72,7 +72,12 @@ describe('POST /v1/training/tuning', () => {
 
     const read = await server.request('GET', `/v1/training/tuning/${tuning.id}`)
     expect(read.status, read.text).toBe(200)
-    expect(read.body.data.tuning).toMatchObject({ id: tuning.id, status: 'pending', progress: { completedTrials: 0, totalTrials: 20, percentage: 0 }, trials: [] })
+    expect(read.body.data.tuning).toMatchObject({
+      id: tuning.id,
+      status: 'pending',
+      progress: { completedTrials: 0, totalTrials: 20, percentage: 0 },
+      trials: [],
+    })
     expect(read.body.data.tuning.updatedAt).toMatch(isoMs)
   })
 
@@ -86,17 +91,35 @@ describe('POST /v1/training/tuning', () => {
   })
 
   it('starts from a whole job request or a template as well as from a job', async () => {
-    const baseJob = { ...jobRequest(tabularDataset, { model: { baseModel: 'tabular-mlp', task: 'tabular-regression' } }), dataset: { id: tabularDataset, labelColumn: 'y' } }
-    const fromRequest = await createTuning({ ...specTuningBody({ parameters: { hiddenSize: { type: 'int', min: 8, max: 64, step: 8 } }, objective: { metric: 'valMae', direction: 'minimize' } }), baseJobId: undefined, baseJob })
+    const baseJob = {
+      ...jobRequest(tabularDataset, { model: { baseModel: 'tabular-mlp', task: 'tabular-regression' } }),
+      dataset: { id: tabularDataset, labelColumn: 'y' },
+    }
+    const fromRequest = await createTuning({
+      ...specTuningBody({ parameters: { hiddenSize: { type: 'int', min: 8, max: 64, step: 8 } }, objective: { metric: 'valMae', direction: 'minimize' } }),
+      baseJobId: undefined,
+      baseJob,
+    })
     expect(fromRequest.status, fromRequest.text).toBe(201)
     expect(fromRequest.body.data.tuning.baseJobId).toBeNull()
 
     const template = await server.request('POST', '/v1/training/templates', {
-      json: { name: 'cnn', model: { baseModel: 'text-cnn', task: 'text-classification' }, hyperparameters: { epochs: 2 }, resources: { instanceType: 'cpu.small' } },
+      json: {
+        name: 'cnn',
+        model: { baseModel: 'text-cnn', task: 'text-classification' },
+        hyperparameters: { epochs: 2 },
+        resources: { instanceType: 'cpu.small' },
+      },
     })
     expect(template.status, template.text).toBe(201)
     const templateId = template.body.data.template.id
-    const fromTemplate = await createTuning({ ...specTuningBody(), baseJobId: undefined, templateId, datasetId: textDataset, overrides: { hyperparameters: { batchSize: 8 } } })
+    const fromTemplate = await createTuning({
+      ...specTuningBody(),
+      baseJobId: undefined,
+      templateId,
+      datasetId: textDataset,
+      overrides: { hyperparameters: { batchSize: 8 } },
+    })
     expect(fromTemplate.status, fromTemplate.text).toBe(201)
     expect(fromTemplate.body.data.tuning.templateId).toBe(templateId)
     const noDataset = await createTuning({ ...specTuningBody(), baseJobId: undefined, templateId })
@@ -142,7 +165,9 @@ describe('POST /v1/training/tuning', () => {
     expect(metric.body.error.details[0]).toMatchObject({ field: 'objective.metric' })
     expect(metric.body.error.details[0].message).toMatch(/valLoss, valAccuracy/)
 
-    const strategy = await createTuning(specTuningBody({ strategy: { type: 'random', gridPoints: 3, parallelTrials: 0, earlyStopping: { type: 'median', reductionFactor: 3 } } }))
+    const strategy = await createTuning(
+      specTuningBody({ strategy: { type: 'random', gridPoints: 3, parallelTrials: 0, earlyStopping: { type: 'median', reductionFactor: 3 } } }),
+    )
     expect(strategy.status).toBe(400)
     expect(fieldsOf(strategy)).toEqual(expect.arrayContaining(['strategy.parallelTrials']))
     const direction = await createTuning(specTuningBody({ objective: { metric: 'valLoss', direction: 'down' } }))
@@ -174,7 +199,9 @@ describe('POST /v1/training/tuning', () => {
     expect(ok.status, ok.text).toBe(201)
     expect(ok.body.data.tuning.warmStartFrom).toEqual([earlier])
 
-    const other = await createTuning(specTuningBody({ parameters: { learningRate: { type: 'categorical', values: [0.001, 0.01] } }, warmStartFrom: [earlier, 'tuning-missing'] }))
+    const other = await createTuning(
+      specTuningBody({ parameters: { learningRate: { type: 'categorical', values: [0.001, 0.01] } }, warmStartFrom: [earlier, 'tuning-missing'] }),
+    )
     expect(other.status).toBe(400)
     const messages = (other.body.error.details as { field: string; message: string }[]).map((d) => `${d.field}: ${d.message}`)
     expect(messages).toEqual(

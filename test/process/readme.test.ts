@@ -31,7 +31,10 @@ afterAll(async () => {
 /** Runs a script asynchronously: the server answering it lives in this process. */
 async function run(script: string): Promise<string> {
   const port = new URL(server.url).port
-  const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script.replaceAll('localhost:4000', `127.0.0.1:${port}`)], { cwd: workDir, encoding: 'utf8' })
+  const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', script.replaceAll('localhost:4000', `127.0.0.1:${port}`)], {
+    cwd: workDir,
+    encoding: 'utf8',
+  })
   return stdout
 }
 
@@ -40,7 +43,9 @@ describe('README examples', () => {
     expect(example('AUTH=')).toContain(`Bearer ${tokens.alice}`)
   })
 
-  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, tuning, predict, export, download, compare, stop, delete', { timeout: 180_000 }, async () => {
+  it('runs the REST example: upload, train, status, logs, metrics, evaluation, checkpoints, events, list, tuning, predict, export, download, compare, stop, delete', {
+    timeout: 180_000,
+  }, async () => {
     const output = await run(example('AUTH='))
     const lines = output.split('\n')
     expect(lines[0]).toMatch(/^dataset-[a-z0-9]+$/)

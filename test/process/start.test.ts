@@ -74,7 +74,19 @@ async function killChildren(which: (child: ChildProcess) => boolean) {
  */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env }
-  for (const name of ['PORT', 'HOST', 'DATA_DIR', 'DATABASE_URL', 'REDIS_URL', 'API_TOKENS', 'TRAINER_CONCURRENCY', 'LOG_LEVEL', 'INSTANCE_TYPES_FILE', 'MAX_UPLOAD_BYTES']) delete base[name]
+  for (const name of [
+    'PORT',
+    'HOST',
+    'DATA_DIR',
+    'DATABASE_URL',
+    'REDIS_URL',
+    'API_TOKENS',
+    'TRAINER_CONCURRENCY',
+    'LOG_LEVEL',
+    'INSTANCE_TYPES_FILE',
+    'MAX_UPLOAD_BYTES',
+  ])
+    delete base[name]
   return { ...base, ...env }
 }
 
@@ -136,8 +148,13 @@ function startService(dataDir: string): ServiceProcess {
           const line = logs.find(matches)
           if (line) done(undefined, line)
         }
-        const timer = setTimeout(() => done(new Error(`no log line for ${what} after ${giveUpMs} ms; stdout: ${JSON.stringify(logs)}; stderr: ${stderr}`)), giveUpMs)
-        void exited.then((exit) => done(new Error(`the service exited (${JSON.stringify(exit)}) before logging ${what}; stdout: ${JSON.stringify(logs)}; stderr: ${stderr}`)))
+        const timer = setTimeout(
+          () => done(new Error(`no log line for ${what} after ${giveUpMs} ms; stdout: ${JSON.stringify(logs)}; stderr: ${stderr}`)),
+          giveUpMs,
+        )
+        void exited.then((exit) =>
+          done(new Error(`the service exited (${JSON.stringify(exit)}) before logging ${what}; stdout: ${JSON.stringify(logs)}; stderr: ${stderr}`)),
+        )
         listeners.add(check)
         check()
       })

@@ -50,18 +50,24 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     const dataset = await uploadCsv(server, regressionCsv(1500), 'tabular')
     const created = await createJob(
       server,
-      trainingRequest(dataset, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, {
-        dataset: { id: dataset, labelColumn: 'y' },
-        hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 6 },
-        output: { checkpointInterval: 100 },
-      }),
+      trainingRequest(
+        dataset,
+        { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+        {
+          dataset: { id: dataset, labelColumn: 'y' },
+          hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 6 },
+          output: { checkpointInterval: 100 },
+        },
+      ),
     )
     expect(created.status).toBe('pending')
     const first = startWorker()
     // Checkpoints exist and the job is well under way.
     await waitForJob(server, created.id, (job) => job.status === 'running' && (job.progress.step ?? 0) >= 100, 60_000)
     await expect
-      .poll(async () => ((await server.request('GET', `/v1/training/jobs/${created.id}/checkpoints`)).body.data.checkpoints as unknown[]).length, { timeout: 20_000 })
+      .poll(async () => ((await server.request('GET', `/v1/training/jobs/${created.id}/checkpoints`)).body.data.checkpoints as unknown[]).length, {
+        timeout: 20_000,
+      })
       .toBeGreaterThan(0)
     first.kill('SIGKILL')
     await new Promise((resolve) => first.once('exit', resolve))
@@ -83,11 +89,15 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     const dataset = await uploadCsv(server, regressionCsv(1500), 'tabular')
     const created = await createJob(
       server,
-      trainingRequest(dataset, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, {
-        dataset: { id: dataset, labelColumn: 'y' },
-        hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 4 },
-        output: { checkpointInterval: 500 },
-      }),
+      trainingRequest(
+        dataset,
+        { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+        {
+          dataset: { id: dataset, labelColumn: 'y' },
+          hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 4 },
+          output: { checkpointInterval: 500 },
+        },
+      ),
     )
     const first = startWorker()
     await waitForJob(server, created.id, (job) => job.status === 'running' && (job.progress.step ?? 0) >= 50, 60_000)
@@ -132,13 +142,16 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     const first = startWorker()
     // Trial 1 done, trial 2 well into training (past a checkpoint).
     await expect
-      .poll(async () => {
-        const tuning = await tuningOf()
-        const second = tuning.trials[1]
-        if (tuning.trials[0]?.status !== 'completed' || second?.status !== 'running') return false
-        const checkpoints = (await server.request('GET', `/v1/training/jobs/${second.jobId}/checkpoints`)).body.data.checkpoints as unknown[]
-        return checkpoints.length > 0
-      }, { timeout: 90_000, interval: 200 })
+      .poll(
+        async () => {
+          const tuning = await tuningOf()
+          const second = tuning.trials[1]
+          if (tuning.trials[0]?.status !== 'completed' || second?.status !== 'running') return false
+          const checkpoints = (await server.request('GET', `/v1/training/jobs/${second.jobId}/checkpoints`)).body.data.checkpoints as unknown[]
+          return checkpoints.length > 0
+        },
+        { timeout: 90_000, interval: 200 },
+      )
       .toBe(true)
     first.kill('SIGKILL')
     await new Promise((resolve) => first.once('exit', resolve))
@@ -156,7 +169,12 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     expect(after.trials).toHaveLength(3)
     expect(after.trials.every((trial: { status: string }) => trial.status === 'completed')).toBe(true)
     // The same trials: the completed one untouched, the interrupted one resumed in the same job from its checkpoint.
-    expect(after.trials[0]).toMatchObject({ id: before.trials[0].id, jobId: before.trials[0].jobId, completedAt: before.trials[0].completedAt, objectiveValue: before.trials[0].objectiveValue })
+    expect(after.trials[0]).toMatchObject({
+      id: before.trials[0].id,
+      jobId: before.trials[0].jobId,
+      completedAt: before.trials[0].completedAt,
+      objectiveValue: before.trials[0].objectiveValue,
+    })
     expect(after.trials[1]).toMatchObject({ id: before.trials[1].id, jobId: before.trials[1].jobId, parameters: before.trials[1].parameters })
     expect(after.trials[1].intermediate.map((point: { epoch: number }) => point.epoch)).toEqual([1, 2, 3, 4, 5, 6])
     const resumed = (await logsOf(server, before.trials[1].jobId)).find((log) => /Resuming from checkpoint/.test(log.message))

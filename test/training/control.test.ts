@@ -20,12 +20,16 @@ afterAll(() => server?.close())
 
 /** A regression job long enough to act on while it runs. */
 const longJob = (extra: Record<string, unknown> = {}) =>
-  trainingRequest(regression, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, {
-    dataset: { id: regression, labelColumn: 'y' },
-    hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 500 },
-    output: { checkpointInterval: 20 },
-    ...extra,
-  })
+  trainingRequest(
+    regression,
+    { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+    {
+      dataset: { id: regression, labelColumn: 'y' },
+      hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 500 },
+      output: { checkpointInterval: 20 },
+      ...extra,
+    },
+  )
 
 const checkpointsOf = async (id: string) => (await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { step: number }[]
 
@@ -93,9 +97,15 @@ describe('job control', { timeout: 180_000 }, () => {
   })
 
   it('fine-tunes from a completed job of the same user (model.baseModel = its id)', async () => {
-    const base = await waitForJob(server, (await createJob(server, trainingRequest(text, { baseModel: 'text-bag-of-embeddings', task: 'text-classification' }))).id)
+    const base = await waitForJob(
+      server,
+      (await createJob(server, trainingRequest(text, { baseModel: 'text-bag-of-embeddings', task: 'text-classification' }))).id,
+    )
     expect(base.status).toBe('completed')
-    const tuned = await createJob(server, trainingRequest(text, { baseModel: base.id, task: 'text-classification' }, { hyperparameters: { learningRate: 0.005, batchSize: 16, epochs: 2 } }))
+    const tuned = await createJob(
+      server,
+      trainingRequest(text, { baseModel: base.id, task: 'text-classification' }, { hyperparameters: { learningRate: 0.005, batchSize: 16, epochs: 2 } }),
+    )
     const job = await waitForJob(server, tuned.id)
     expect(job.status, JSON.stringify(job.error)).toBe('completed')
     expect(job.model.architecture).toBe('bag-of-embeddings')
@@ -113,7 +123,24 @@ describe('memory limit', { timeout: 120_000 }, () => {
     const dir = (await import('node:os')).tmpdir()
     const file = path.join(dir, `instance-types-${process.pid}.json`)
     // An instance type with 64 MiB: less than a Node.js process with TensorFlow.js needs.
-    writeFileSync(file, JSON.stringify({ instanceTypes: [{ name: 'cpu.tiny', description: '1 vCPU, 64 MiB', vcpus: 1, memoryGb: 0.0625, gpus: 0, accelerator: null, pricePerHour: 0.01, capacity: 1, speedFactor: 1 }] }))
+    writeFileSync(
+      file,
+      JSON.stringify({
+        instanceTypes: [
+          {
+            name: 'cpu.tiny',
+            description: '1 vCPU, 64 MiB',
+            vcpus: 1,
+            memoryGb: 0.0625,
+            gpus: 0,
+            accelerator: null,
+            pricePerHour: 0.01,
+            capacity: 1,
+            speedFactor: 1,
+          },
+        ],
+      }),
+    )
     small = await startServer({ TRAINER: 'embedded', INSTANCE_TYPES_FILE: file })
   })
   afterAll(() => small?.close())
@@ -122,7 +149,11 @@ describe('memory limit', { timeout: 120_000 }, () => {
     const dataset = await uploadCsv(small, regressionCsv(200), 'tabular')
     const created = await createJob(
       small,
-      trainingRequest(dataset, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, { dataset: { id: dataset, labelColumn: 'y' }, resources: { instanceType: 'cpu.tiny' } }),
+      trainingRequest(
+        dataset,
+        { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+        { dataset: { id: dataset, labelColumn: 'y' }, resources: { instanceType: 'cpu.tiny' } },
+      ),
     )
     const job = await waitForJob(small, created.id)
     expect(job.status).toBe('failed')

@@ -70,12 +70,60 @@ beforeAll(async () => {
     uploadCsv(server, barImagesCsv(200), 'image'),
   ])
   const plan = [
-    { name: 'text-cnn', data: text, model: { baseModel: 'text-cnn', task: 'text-classification' }, hp: { learningRate: 0.005, epochs: 4 }, rows: wideVocabularyCsv(60, 99), label: 'label', kind: 'text' },
-    { name: 'transformer', data: text, model: { baseModel: 'text-transformer-small', task: 'text-classification' }, hp: { learningRate: 0.003, epochs: 5, numLayers: 1 }, rows: wideVocabularyCsv(60, 98), label: 'label', kind: 'text' },
-    { name: 'bag', data: text, model: { baseModel: 'text-bag-of-embeddings', task: 'text-classification' }, hp: { learningRate: 0.02, epochs: 6, embeddingDim: 64 }, rows: wideVocabularyCsv(60, 97), label: 'label', kind: 'text' },
-    { name: 'tabular', data: tabular, model: { baseModel: 'tabular-mlp', task: 'tabular-classification' }, hp: { learningRate: 0.02, epochs: 10, hiddenSize: 256 }, rows: tabularClassesCsv(200, 96), label: 'label', kind: 'tabular' },
-    { name: 'regression', data: regression, model: { baseModel: 'tabular-mlp', task: 'tabular-regression' }, hp: { learningRate: 0.01, epochs: 10, hiddenSize: 256 }, rows: regressionCsv(100, 95), label: 'y', kind: 'tabular' },
-    { name: 'image', data: images, model: { baseModel: 'image-cnn-small', task: 'image-classification' }, hp: { learningRate: 0.01, epochs: 5, filters: 32, hiddenSize: 256 }, rows: barImagesCsv(100, 94), label: 'label', kind: 'image' },
+    {
+      name: 'text-cnn',
+      data: text,
+      model: { baseModel: 'text-cnn', task: 'text-classification' },
+      hp: { learningRate: 0.005, epochs: 4 },
+      rows: wideVocabularyCsv(60, 99),
+      label: 'label',
+      kind: 'text',
+    },
+    {
+      name: 'transformer',
+      data: text,
+      model: { baseModel: 'text-transformer-small', task: 'text-classification' },
+      hp: { learningRate: 0.003, epochs: 5, numLayers: 1 },
+      rows: wideVocabularyCsv(60, 98),
+      label: 'label',
+      kind: 'text',
+    },
+    {
+      name: 'bag',
+      data: text,
+      model: { baseModel: 'text-bag-of-embeddings', task: 'text-classification' },
+      hp: { learningRate: 0.02, epochs: 6, embeddingDim: 64 },
+      rows: wideVocabularyCsv(60, 97),
+      label: 'label',
+      kind: 'text',
+    },
+    {
+      name: 'tabular',
+      data: tabular,
+      model: { baseModel: 'tabular-mlp', task: 'tabular-classification' },
+      hp: { learningRate: 0.02, epochs: 10, hiddenSize: 256 },
+      rows: tabularClassesCsv(200, 96),
+      label: 'label',
+      kind: 'tabular',
+    },
+    {
+      name: 'regression',
+      data: regression,
+      model: { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+      hp: { learningRate: 0.01, epochs: 10, hiddenSize: 256 },
+      rows: regressionCsv(100, 95),
+      label: 'y',
+      kind: 'tabular',
+    },
+    {
+      name: 'image',
+      data: images,
+      model: { baseModel: 'image-cnn-small', task: 'image-classification' },
+      hp: { learningRate: 0.01, epochs: 5, filters: 32, hiddenSize: 256 },
+      rows: barImagesCsv(100, 94),
+      label: 'label',
+      kind: 'image',
+    },
   ] as const
   const jobs = await Promise.all(
     plan.map((entry) =>
@@ -142,14 +190,31 @@ function onnxFeeds(entry: Trained, preprocessing: Preprocessing, inputs: { name:
   if (preprocessing.kind === 'text') {
     // Token ids are the ONNX input: a client tokenizes with the vocabulary and tokenizer in the metadata.
     const { x } = encodeInputs(preprocessing, entry.rows)
-    feeds[inputs[0].name] = new ort.Tensor('int64', BigInt64Array.from(x, (id) => BigInt(id)), [rows.length, preprocessing.maxSequenceLength])
+    feeds[inputs[0].name] = new ort.Tensor(
+      'int64',
+      BigInt64Array.from(x, (id) => BigInt(id)),
+      [rows.length, preprocessing.maxSequenceLength],
+    )
   } else if (preprocessing.kind === 'image') {
-    feeds[inputs[0].name] = new ort.Tensor('float32', Float32Array.from(rows.flatMap((row) => preprocessing.pixelColumns.map((column) => Number(row[column])))), [rows.length, preprocessing.pixelColumns.length])
+    feeds[inputs[0].name] = new ort.Tensor(
+      'float32',
+      Float32Array.from(rows.flatMap((row) => preprocessing.pixelColumns.map((column) => Number(row[column])))),
+      [rows.length, preprocessing.pixelColumns.length],
+    )
   } else {
     const numeric = preprocessing.features.filter((feature) => feature.type === 'numeric')
     const categorical = preprocessing.features.filter((feature) => feature.type === 'categorical')
-    if (numeric.length > 0) feeds.numeric = new ort.Tensor('float32', Float32Array.from(rows.flatMap((row) => numeric.map((f) => Number(row[f.column])))), [rows.length, numeric.length])
-    if (categorical.length > 0) feeds.categorical = new ort.Tensor('string', rows.flatMap((row) => categorical.map((f) => String(row[f.column] ?? ''))), [rows.length, categorical.length])
+    if (numeric.length > 0)
+      feeds.numeric = new ort.Tensor('float32', Float32Array.from(rows.flatMap((row) => numeric.map((f) => Number(row[f.column])))), [
+        rows.length,
+        numeric.length,
+      ])
+    if (categorical.length > 0)
+      feeds.categorical = new ort.Tensor(
+        'string',
+        rows.flatMap((row) => categorical.map((f) => String(row[f.column] ?? ''))),
+        [rows.length, categorical.length],
+      )
   }
   return feeds
 }
@@ -159,7 +224,13 @@ async function runOnnx(entry: Trained, bytes: Uint8Array): Promise<{ output: Flo
   const model = onnx.ModelProto.decode(bytes)
   const preprocessing = preprocessingFromOnnxMetadata(Object.fromEntries(model.metadataProps.map((prop) => [prop.key, prop.value])))
   const session = await ort.InferenceSession.create(bytes)
-  const result = await session.run(onnxFeeds(entry, preprocessing, session.inputNames.map((name) => ({ name }))))
+  const result = await session.run(
+    onnxFeeds(
+      entry,
+      preprocessing,
+      session.inputNames.map((name) => ({ name })),
+    ),
+  )
   const output = result[session.outputNames[0]]
   await session.release()
   return { output: output.data as Float32Array, width: Number(output.dims[1]), preprocessing }
@@ -193,7 +264,7 @@ function accuracy(entry: Trained, output: ArrayLike<number>, labels: string[]): 
 }
 
 describe('export and prediction of trained models', { timeout: 300_000 }, () => {
-  it('ONNX fp32 in onnxruntime gives predict\'s answers on raw inputs; int8 is ≤ 30% of the size and as accurate', async () => {
+  it("ONNX fp32 in onnxruntime gives predict's answers on raw inputs; int8 is ≤ 30% of the size and as accurate", async () => {
     for (const entry of trained) {
       const predictions = await predictAll(entry)
       expect(predictions).toHaveLength(entry.rows.length)
@@ -253,7 +324,12 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(created.status, created.text).toBe(200)
     expect(created.body.message).toBe('模型导出任务创建成功')
     const first = created.body.data.export
-    expect(first).toMatchObject({ jobId: entry.jobId, format: 'onnx', status: 'processing', options: { optimize: true, quantize: true, quantizationType: 'int8' } })
+    expect(first).toMatchObject({
+      jobId: entry.jobId,
+      format: 'onnx',
+      status: 'processing',
+      options: { optimize: true, quantize: true, quantizationType: 'int8' },
+    })
     expect(first.id).toMatch(/^export-/)
     expect(first.estimatedTime).toBeGreaterThan(0)
     // A new export process takes a second or more to start: the file is not there yet.
@@ -347,7 +423,9 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(bad.body.error.code).toBe('E1108')
     const fields = bad.body.error.details.map((d: Json) => d.field)
     expect(fields).toEqual(expect.arrayContaining(['inputs[0].x2', 'inputs[2].x3', 'inputs[3]']))
-    const tooMany = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, { json: { inputs: Array.from({ length: 65 }, () => ({ x1: 0, x2: 0 })) } })
+    const tooMany = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, {
+      json: { inputs: Array.from({ length: 65 }, () => ({ x1: 0, x2: 0 })) },
+    })
     expect(tooMany.status).toBe(400)
     expect(tooMany.body.error.message).toMatch(/64/)
     const empty = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, { json: { inputs: [] } })
@@ -360,7 +438,9 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(good.body.data.predictions.map((p: Json) => p.label)).toEqual(['high', 'low'])
     const sum = Object.values(good.body.data.predictions[0].probabilities as Record<string, number>).reduce((a, b) => a + b, 0)
     expect(sum).toBeCloseTo(1, 5)
-    const regression = await server.request('POST', `/v1/training/jobs/${byName('regression').jobId}/predict`, { json: { inputs: [{ a: 5, b: 1, color: 'red' }] } })
+    const regression = await server.request('POST', `/v1/training/jobs/${byName('regression').jobId}/predict`, {
+      json: { inputs: [{ a: 5, b: 1, color: 'red' }] },
+    })
     // y = 3a - 2b + 4·[red] = 17
     expect(regression.body.data.predictions[0].value).toBeGreaterThan(14)
     expect(regression.body.data.predictions[0].value).toBeLessThan(20)

@@ -62,10 +62,21 @@ describe.each([
     // A job that holds the only slot, so the watched one is still queued while the subscriptions open.
     const blocker = await createJob(
       server,
-      trainingRequest(regression, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, { dataset: { id: regression, labelColumn: 'y' }, hyperparameters: { batchSize: 4, epochs: 100 } }),
+      trainingRequest(
+        regression,
+        { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+        { dataset: { id: regression, labelColumn: 'y' }, hyperparameters: { batchSize: 4, epochs: 100 } },
+      ),
     )
     await waitForJob(server, blocker.id, (job) => job.status === 'running')
-    const watched = await createJob(server, trainingRequest(text, { baseModel: 'text-bag-of-embeddings', task: 'text-classification' }, { hyperparameters: { learningRate: 0.01, batchSize: 8, epochs: 3 } }))
+    const watched = await createJob(
+      server,
+      trainingRequest(
+        text,
+        { baseModel: 'text-bag-of-embeddings', task: 'text-classification' },
+        { hyperparameters: { learningRate: 0.01, batchSize: 8, epochs: 3 } },
+      ),
+    )
     expect(watched.status).toBe('pending')
 
     const client = createWsClient(server, { token: tokens.alice })

@@ -75,7 +75,17 @@ describe('training jobs', { timeout: 180_000 }, () => {
       name: 'bert-fine-tuning',
       model: { baseModel: 'bert-base-chinese', task: 'text-classification', architecture: 'transformer' },
       dataset: { id: textDataset, validationSplit: 0.2, testSplit: 0.1 },
-      hyperparameters: { learningRate: 0.002, batchSize: 32, epochs: 3, warmupSteps: 5, weightDecay: 0.01, gradientClipping: 1.0, hiddenSize: 32, numHeads: 2, numLayers: 1 },
+      hyperparameters: {
+        learningRate: 0.002,
+        batchSize: 32,
+        epochs: 3,
+        warmupSteps: 5,
+        weightDecay: 0.01,
+        gradientClipping: 1.0,
+        hiddenSize: 32,
+        numHeads: 2,
+        numLayers: 1,
+      },
       resources: { instanceType: 'cpu.small', instanceCount: 1, distributed: false },
       output: { checkpointInterval: 1000, saveBestOnly: true, exportFormat: 'onnx' },
       options: { enableEarlyStopping: true, enableMixedPrecision: true, enableLogging: true, seed: 3 },
@@ -92,10 +102,14 @@ describe('training jobs', { timeout: 180_000 }, () => {
   it('trains a tabular regression that beats predicting the mean', async () => {
     const created = await createJob(
       server,
-      trainingRequest(regressionDataset, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, {
-        dataset: { id: regressionDataset, labelColumn: 'y', validationSplit: 0.15, testSplit: 0.15 },
-        hyperparameters: { learningRate: 0.01, batchSize: 32, epochs: 30 },
-      }),
+      trainingRequest(
+        regressionDataset,
+        { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+        {
+          dataset: { id: regressionDataset, labelColumn: 'y', validationSplit: 0.15, testSplit: 0.15 },
+          hyperparameters: { learningRate: 0.01, batchSize: 32, epochs: 30 },
+        },
+      ),
     )
     const job = await waitForJob(server, created.id)
     expect(job.status, JSON.stringify(job.error)).toBe('completed')
@@ -111,8 +125,22 @@ describe('training jobs', { timeout: 180_000 }, () => {
     const tabular = await uploadCsv(server, tabularClassesCsv(300), 'tabular')
     const images = await uploadCsv(server, barImagesCsv(200), 'image')
     const [a, b] = await Promise.all([
-      createJob(server, trainingRequest(tabular, { baseModel: 'tabular-mlp', task: 'tabular-classification' }, { hyperparameters: { learningRate: 0.02, batchSize: 16, epochs: 15 } })),
-      createJob(server, trainingRequest(images, { baseModel: 'image-cnn-small', task: 'image-classification' }, { hyperparameters: { learningRate: 0.01, batchSize: 16, epochs: 6 } })),
+      createJob(
+        server,
+        trainingRequest(
+          tabular,
+          { baseModel: 'tabular-mlp', task: 'tabular-classification' },
+          { hyperparameters: { learningRate: 0.02, batchSize: 16, epochs: 15 } },
+        ),
+      ),
+      createJob(
+        server,
+        trainingRequest(
+          images,
+          { baseModel: 'image-cnn-small', task: 'image-classification' },
+          { hyperparameters: { learningRate: 0.01, batchSize: 16, epochs: 6 } },
+        ),
+      ),
     ])
     for (const id of [a.id, b.id]) {
       const job = await waitForJob(server, id)
@@ -136,11 +164,15 @@ describe('training jobs', { timeout: 180_000 }, () => {
   })
 
   it('gives the same splits and the same metrics for the same seed', async () => {
-    const request = trainingRequest(regressionDataset, { baseModel: 'tabular-mlp', task: 'tabular-regression' }, {
-      dataset: { id: regressionDataset, labelColumn: 'y', validationSplit: 0.2, testSplit: 0.2 },
-      hyperparameters: { learningRate: 0.01, batchSize: 32, epochs: 3, dropout: 0.2 },
-      options: { seed: 1234 },
-    })
+    const request = trainingRequest(
+      regressionDataset,
+      { baseModel: 'tabular-mlp', task: 'tabular-regression' },
+      {
+        dataset: { id: regressionDataset, labelColumn: 'y', validationSplit: 0.2, testSplit: 0.2 },
+        hyperparameters: { learningRate: 0.01, batchSize: 32, epochs: 3, dropout: 0.2 },
+        options: { seed: 1234 },
+      },
+    )
     const [first, second] = await Promise.all([createJob(server, request), createJob(server, request)])
     const [a, b] = [await waitForJob(server, first.id), await waitForJob(server, second.id)]
     expect(a.status).toBe('completed')
@@ -155,7 +187,8 @@ describe('training jobs', { timeout: 180_000 }, () => {
     }
     expect(await evaluationOf(b.id)).toEqual(await evaluationOf(a.id))
     // Each job keeps its own checkpoints (same steps, distinct rows).
-    const checkpointIds = async (id: string) => ((await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { id: string }[]).map((c) => c.id)
+    const checkpointIds = async (id: string) =>
+      ((await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { id: string }[]).map((c) => c.id)
     const [ca, cb] = [await checkpointIds(a.id), await checkpointIds(b.id)]
     expect(ca.length).toBeGreaterThan(0)
     expect(cb).toHaveLength(ca.length)

@@ -48,12 +48,19 @@ async function getTuning(id: string): Promise<TuningJson> {
 }
 
 /** Polls until `done` holds (default: the tuning ended); fails with its last state on timeout. */
-async function waitForTuning(id: string, done: (tuning: TuningJson) => boolean = (t) => ['completed', 'failed', 'cancelled'].includes(t.status), timeoutMs = 150_000) {
+async function waitForTuning(
+  id: string,
+  done: (tuning: TuningJson) => boolean = (t) => ['completed', 'failed', 'cancelled'].includes(t.status),
+  timeoutMs = 150_000,
+) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const tuning = await getTuning(id)
     if (done(tuning)) return tuning
-    if (Date.now() > deadline) throw new Error(`tuning ${id} did not reach the expected state; last: ${JSON.stringify({ status: tuning.status, progress: tuning.progress, trials: tuning.trials.map((t: TuningJson) => t.status) })}`)
+    if (Date.now() > deadline)
+      throw new Error(
+        `tuning ${id} did not reach the expected state; last: ${JSON.stringify({ status: tuning.status, progress: tuning.progress, trials: tuning.trials.map((t: TuningJson) => t.status) })}`,
+      )
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
@@ -115,7 +122,12 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     const listed = (await server.request('GET', '/v1/training/jobs?limit=100')).body.data.jobs as JobJson[]
     for (const trial of done.trials) expect(listed.find((job) => job.id === trial.jobId)?.tuningId).toBe(tuning.id)
     const job = (await server.request('GET', `/v1/training/jobs/${best.jobId}`)).body.data.job
-    expect(job).toMatchObject({ status: 'completed', tuningId: tuning.id, hyperparameters: best.parameters, options: { earlyStoppingMetric: 'valAccuracy', seed: 3 } })
+    expect(job).toMatchObject({
+      status: 'completed',
+      tuningId: tuning.id,
+      hyperparameters: best.parameters,
+      options: { earlyStoppingMetric: 'valAccuracy', seed: 3 },
+    })
     expect((await logsOf(server, best.jobId)).some((line) => /Epoch 2\/2/.test(line.message))).toBe(true)
 
     await live.waitForComplete(20_000)
@@ -146,7 +158,12 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
 
   it('bayesian: honours maxTrials and parallelTrials; a warm start from it changes the first suggestion', async () => {
     const parameters = { learningRate: { type: 'float', min: 0.0005, max: 0.1, scale: 'log' }, hiddenSize: { type: 'int', min: 4, max: 32, step: 4 } }
-    const tuning = await createTuning({ name: 'bayesian', baseJob: baseJob(), parameters, strategy: { type: 'bayesian', maxTrials: 5, parallelTrials: 2, startupTrials: 2, seed: 11 } })
+    const tuning = await createTuning({
+      name: 'bayesian',
+      baseJob: baseJob(),
+      parameters,
+      strategy: { type: 'bayesian', maxTrials: 5, parallelTrials: 2, startupTrials: 2, seed: 11 },
+    })
     const done = await waitForTuning(tuning.id)
     expect(done.status, JSON.stringify(done.error)).toBe('completed')
     expect(done.trials).toHaveLength(5)
@@ -175,11 +192,17 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     const base = baseJob({ batchSize: 4, epochs: 8 })
     // A seed whose grid order starts with the good learning rate (the order is the sampler's, checked below).
     const space: SearchSpace = { learningRate: { type: 'categorical', values: parameters.learningRate.values } }
-    const orderOf = (seed: number) => [0, 1, 2, 3].map((n) => createSampler('grid', space, { seed, direction: 'maximize' }).suggest(n, []).learningRate as number)
+    const orderOf = (seed: number) =>
+      [0, 1, 2, 3].map((n) => createSampler('grid', space, { seed, direction: 'maximize' }).suggest(n, []).learningRate as number)
     const seed = [...Array(100).keys()].find((s) => orderOf(s)[0] === good) as number
     const [median, asha] = await Promise.all([
       createTuning({ name: 'median', baseJob: base, parameters, strategy: { type: 'grid', seed, earlyStopping: { type: 'median', startupTrials: 1 } } }),
-      createTuning({ name: 'asha', baseJob: base, parameters, strategy: { type: 'grid', seed, earlyStopping: { type: 'asha', minResource: 1, reductionFactor: 2 } } }),
+      createTuning({
+        name: 'asha',
+        baseJob: base,
+        parameters,
+        strategy: { type: 'grid', seed, earlyStopping: { type: 'asha', minResource: 1, reductionFactor: 2 } },
+      }),
     ])
     for (const done of await Promise.all([waitForTuning(median.id), waitForTuning(asha.id)])) {
       expect(done.status, JSON.stringify(done.error)).toBe('completed')
@@ -225,7 +248,12 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     const parameters = { learningRate: { type: 'float', min: 0.01, max: 0.05 } }
     const [all, early] = await Promise.all([
       createTuning({ name: 'all-fail', baseJob: baseJob({}, oneClass), parameters, strategy: { type: 'random', maxTrials: 2, parallelTrials: 2 } }),
-      createTuning({ name: 'fail-early', baseJob: baseJob({}, oneClass), parameters, strategy: { type: 'random', maxTrials: 5, parallelTrials: 1, maxFailedTrials: 1 } }),
+      createTuning({
+        name: 'fail-early',
+        baseJob: baseJob({}, oneClass),
+        parameters,
+        strategy: { type: 'random', maxTrials: 5, parallelTrials: 1, maxFailedTrials: 1 },
+      }),
     ])
     const allDone = await waitForTuning(all.id)
     expect(allDone.status).toBe('failed')

@@ -19,7 +19,13 @@ function seededValues(count: number, seed: number): Float32Array {
 }
 
 function seeded(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), seed), shape)
+  return tf.tensor(
+    seededValues(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  )
 }
 
 /** Runs `compute` on wasm and on cpu; returns both results as plain arrays (one per output tensor). */
@@ -74,7 +80,10 @@ describe('selectBackend', () => {
     for (const name of info.fallbackKernels) expect(info.kernelsRegistered).not.toContain(name)
     // After registration every cpu kernel has a wasm kernel, except the complex64 ones and Draw.
     const wasm = new Set(tf.getKernelsForBackend('wasm').map((k) => k.kernelName))
-    const missing = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).filter((name) => !wasm.has(name))
+    const missing = tf
+      .getKernelsForBackend('cpu')
+      .map((k) => k.kernelName)
+      .filter((name) => !wasm.has(name))
     expect(missing.sort()).toEqual(['Complex', 'ComplexAbs', 'Draw', 'FFT', 'IFFT', 'Imag', 'Real'])
   })
 
@@ -108,69 +117,112 @@ describe('selectBackend', () => {
 
 describe('wasm kernels match the cpu backend', () => {
   it('UnsortedSegmentSum with repeated and out-of-range ids', async () => {
-    expectClose(await onWasmAndCpu(() => {
-      const ids = tf.tensor1d([3, 0, 3, 6, -1, 2, 3], 'int32')
-      return [tf.unsortedSegmentSum(seeded([7, 3, 5], 1), ids, 6)]
-    }))
+    expectClose(
+      await onWasmAndCpu(() => {
+        const ids = tf.tensor1d([3, 0, 3, 6, -1, 2, 3], 'int32')
+        return [tf.unsortedSegmentSum(seeded([7, 3, 5], 1), ids, 6)]
+      }),
+    )
   })
 
   it('embedding gradient through tf.gather (UnsortedSegmentSum)', async () => {
-    expectClose(await onWasmAndCpu(() => {
-      const table = tf.variable(seeded([37, 6], 2))
-      const ids = tf.tensor2d([[1, 5, 5, 36, 0, 9, 9, 9, 2], [4, 4, 1, 30, 31, 0, 0, 7, 8], [1, 1, 1, 1, 2, 2, 2, 3, 3],
-        [36, 35, 34, 33, 32, 31, 30, 29, 28], [0, 0, 0, 0, 0, 0, 0, 0, 0]], [5, 9], 'int32')
-      const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), seeded([5, 9, 6], 3))) as tf.Scalar, [table])
-      return [grads[table.name]]
-    }))
+    expectClose(
+      await onWasmAndCpu(() => {
+        const table = tf.variable(seeded([37, 6], 2))
+        const ids = tf.tensor2d(
+          [
+            [1, 5, 5, 36, 0, 9, 9, 9, 2],
+            [4, 4, 1, 30, 31, 0, 0, 7, 8],
+            [1, 1, 1, 1, 2, 2, 2, 3, 3],
+            [36, 35, 34, 33, 32, 31, 30, 29, 28],
+            [0, 0, 0, 0, 0, 0, 0, 0, 0],
+          ],
+          [5, 9],
+          'int32',
+        )
+        const { grads } = tf.variableGrads(() => tf.sum(tf.mul(tf.gather(table, ids), seeded([5, 9, 6], 3))) as tf.Scalar, [table])
+        return [grads[table.name]]
+      }),
+    )
   })
 
-  for (const [stride, pad] of [[1, 'same'], [1, 'valid'], [2, 'same'], [3, 'valid']] as const) {
+  for (const [stride, pad] of [
+    [1, 'same'],
+    [1, 'valid'],
+    [2, 'same'],
+    [3, 'valid'],
+  ] as const) {
     it(`conv1d gradients, stride ${stride}, padding '${pad}'`, async () => {
-      expectClose(await onWasmAndCpu(() => gradsOf(
-        (x, w) => tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, stride, pad),
-        [seeded([3, 11, 5], 4), seeded([3, 5, 7], 5)],
-      )))
+      expectClose(
+        await onWasmAndCpu(() => gradsOf((x, w) => tf.conv1d(x as tf.Tensor3D, w as tf.Tensor3D, stride, pad), [seeded([3, 11, 5], 4), seeded([3, 5, 7], 5)])),
+      )
     })
   }
 
   it('tfjs-layers conv1d (conv2d underneath) gradients with respect to its weights and input', async () => {
-    expectClose(await onWasmAndCpu(() => {
-      const layer = tfl.layers.conv1d({ filters: 6, kernelSize: 4, strides: 2, padding: 'same', activation: 'relu', useBias: true })
-      layer.build([null, 13, 5])
-      layer.setWeights([seeded([4, 5, 6], 6), seeded([6], 7)])
-      const x = seeded([2, 13, 5], 8)
-      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(layer.apply(x) as tf.Tensor)) as tf.Scalar,
-        layer.trainableWeights.map((w) => w.read() as tf.Variable))
-      return [value, ...Object.values(grads), tf.grad((input) => tf.sum(layer.apply(input) as tf.Tensor))(x)]
-    }))
+    expectClose(
+      await onWasmAndCpu(() => {
+        const layer = tfl.layers.conv1d({ filters: 6, kernelSize: 4, strides: 2, padding: 'same', activation: 'relu', useBias: true })
+        layer.build([null, 13, 5])
+        layer.setWeights([seeded([4, 5, 6], 6), seeded([6], 7)])
+        const x = seeded([2, 13, 5], 8)
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(tf.square(layer.apply(x) as tf.Tensor)) as tf.Scalar,
+          layer.trainableWeights.map((w) => w.read() as tf.Variable),
+        )
+        return [value, ...Object.values(grads), tf.grad((input) => tf.sum(layer.apply(input) as tf.Tensor))(x)]
+      }),
+    )
   })
 
   it('GatherV2 on axis 0 and 1, with batchDims 1, on int32 data, and its out-of-range error', async () => {
-    expectClose(await onWasmAndCpu(() => {
-      const ids = tf.tensor2d([[4, 0, 4], [1, 2, 3]], [2, 3], 'int32')
-      const x = seeded([5, 4, 3], 28)
-      return [
-        tf.gather(x, ids),
-        tf.gather(x, tf.tensor1d([3, 3, 0, 1], 'int32'), 1),
-        tf.gather(seeded([2, 5, 3], 29), ids, 1, 1),
-        tf.gather(tf.tensor2d([[7, -8], [9, 2 ** 31 - 1], [5, 6]], [3, 2], 'int32'), tf.tensor1d([2, 1, 1], 'int32')),
-        tf.gather(seeded([6, 40], 30), tf.tensor1d([5, 0, 5], 'int32')),
-      ]
-    }))
+    expectClose(
+      await onWasmAndCpu(() => {
+        const ids = tf.tensor2d(
+          [
+            [4, 0, 4],
+            [1, 2, 3],
+          ],
+          [2, 3],
+          'int32',
+        )
+        const x = seeded([5, 4, 3], 28)
+        return [
+          tf.gather(x, ids),
+          tf.gather(x, tf.tensor1d([3, 3, 0, 1], 'int32'), 1),
+          tf.gather(seeded([2, 5, 3], 29), ids, 1, 1),
+          tf.gather(
+            tf.tensor2d(
+              [
+                [7, -8],
+                [9, 2 ** 31 - 1],
+                [5, 6],
+              ],
+              [3, 2],
+              'int32',
+            ),
+            tf.tensor1d([2, 1, 1], 'int32'),
+          ),
+          tf.gather(seeded([6, 40], 30), tf.tensor1d([5, 0, 5], 'int32')),
+        ]
+      }),
+    )
     expect(() => tf.gather(seeded([5, 2], 31), tf.tensor1d([1, 5], 'int32'))).toThrow('GatherV2: the index value 5 is not in [0, 4]')
   })
 
   it('Equal with broadcasting (the gradient of tf.max over an axis)', async () => {
-    expectClose(await onWasmAndCpu(() => {
-      const x = tf.round(tf.mul(seeded([4, 7, 5], 32), 6))
-      return [
-        tf.equal(x, tf.max(x, 1, true)),
-        tf.equal(tf.max(x, 2, true), x),
-        tf.equal(x, tf.scalar(1)),
-        tf.equal(tf.tensor1d([1, 2, 3], 'int32'), tf.tensor2d([[1], [2]], [2, 1], 'int32')),
-        ...gradsOf((t) => tf.max(t, 1), [x]),
-      ]
-    }))
+    expectClose(
+      await onWasmAndCpu(() => {
+        const x = tf.round(tf.mul(seeded([4, 7, 5], 32), 6))
+        return [
+          tf.equal(x, tf.max(x, 1, true)),
+          tf.equal(tf.max(x, 2, true), x),
+          tf.equal(x, tf.scalar(1)),
+          tf.equal(tf.tensor1d([1, 2, 3], 'int32'), tf.tensor2d([[1], [2]], [2, 1], 'int32')),
+          ...gradsOf((t) => tf.max(t, 1), [x]),
+        ]
+      }),
+    )
   })
 
   const conv2dCases: { name: string; x: number[]; w: number[]; stride: number | [number, number]; pad: 'same' | 'valid' }[] = [
@@ -184,10 +236,9 @@ describe('wasm kernels match the cpu backend', () => {
   ]
   for (const c of conv2dCases) {
     it(`conv2d gradients, ${c.name}`, async () => {
-      expectClose(await onWasmAndCpu(() => gradsOf(
-        (x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad),
-        [seeded(c.x, 10), seeded(c.w, 11)],
-      )))
+      expectClose(
+        await onWasmAndCpu(() => gradsOf((x, w) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad), [seeded(c.x, 10), seeded(c.w, 11)])),
+      )
     })
   }
 
@@ -198,10 +249,11 @@ describe('wasm kernels match the cpu backend', () => {
   ]
   for (const c of depthwiseCases) {
     it(`depthwiseConv2d gradients, ${c.name}`, async () => {
-      expectClose(await onWasmAndCpu(() => gradsOf(
-        (x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dilation),
-        [seeded(c.x, 23), seeded(c.w, 24)],
-      )))
+      expectClose(
+        await onWasmAndCpu(() =>
+          gradsOf((x, w) => tf.depthwiseConv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.stride, c.pad, 'NHWC', c.dilation), [seeded(c.x, 23), seeded(c.w, 24)]),
+        ),
+      )
     })
   }
 
@@ -228,24 +280,31 @@ describe('wasm kernels match the cpu backend', () => {
     })
   })
 
-  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]]) {
+  for (const [transposeA, transposeB] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ]) {
     it(`matMul transposeA=${transposeA} transposeB=${transposeB}, batched and broadcast, with gradients`, async () => {
       const shape = (batch: number[], rows: number, cols: number, t: boolean) => [...batch, t ? cols : rows, t ? rows : cols]
-      expectClose(await onWasmAndCpu(() => {
-        const a = seeded(shape([], 7, 13, transposeA), 12)
-        const b = seeded(shape([], 13, 5, transposeB), 13)
-        const a3 = seeded(shape([2, 3], 7, 13, transposeA), 14)
-        const b3 = seeded(shape([2, 3], 13, 5, transposeB), 15)
-        const b1 = seeded(shape([1], 13, 5, transposeB), 16)
-        const product = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, transposeA, transposeB)
-        return [
-          product(a, b),
-          product(a3, b3),
-          tf.matMul(seeded(shape([4], 7, 13, transposeA), 17), b1, transposeA, transposeB),
-          ...gradsOf(product, [a3, b3]),
-          tf.fused.matMul({ a, b, transposeA, transposeB, bias: seeded([5], 18), activation: 'relu' }),
-        ]
-      }))
+      expectClose(
+        await onWasmAndCpu(() => {
+          const a = seeded(shape([], 7, 13, transposeA), 12)
+          const b = seeded(shape([], 13, 5, transposeB), 13)
+          const a3 = seeded(shape([2, 3], 7, 13, transposeA), 14)
+          const b3 = seeded(shape([2, 3], 13, 5, transposeB), 15)
+          const b1 = seeded(shape([1], 13, 5, transposeB), 16)
+          const product = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y, transposeA, transposeB)
+          return [
+            product(a, b),
+            product(a3, b3),
+            tf.matMul(seeded(shape([4], 7, 13, transposeA), 17), b1, transposeA, transposeB),
+            ...gradsOf(product, [a3, b3]),
+            tf.fused.matMul({ a, b, transposeA, transposeB, bias: seeded([5], 18), activation: 'relu' }),
+          ]
+        }),
+      )
     })
   }
 
@@ -257,7 +316,14 @@ describe('wasm kernels match the cpu backend', () => {
     tf.tidy(() => {
       const table = seeded([50, 8], 33)
       const w = seeded([3, 8, 6], 34)
-      const ids = tf.tensor2d([[1, 2, 49], [0, 0, 7]], [2, 3], 'int32')
+      const ids = tf.tensor2d(
+        [
+          [1, 2, 49],
+          [0, 0, 7],
+        ],
+        [2, 3],
+        'int32',
+      )
       gradsOf((t, f) => tf.max(tf.conv1d(tf.gather(t, ids) as tf.Tensor3D, f as tf.Tensor3D, 1, 'same'), 1), [table, w])
       gradsOf((x, f) => tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, 2, 'same'), [seeded([2, 6, 5, 3], 35), seeded([3, 3, 3, 4], 36)])
       gradsOf((x, f) => tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, 1, 'valid'), [seeded([1, 5, 5, 2], 37), seeded([2, 2, 2, 2], 38)])
@@ -270,9 +336,11 @@ describe('wasm kernels match the cpu backend', () => {
   it('a kernel wasm lacks (Einsum) runs through the cpu fallback with the same result', async () => {
     await selectBackend({ prefer: 'wasm' })
     expect(tf.getKernel('Einsum', 'wasm')).toBeDefined()
-    expectClose(await onWasmAndCpu(() => [
-      tf.einsum('ij,jk->ik', seeded([4, 6], 19), seeded([6, 3], 20)),
-      tf.einsum('bij,bjk->bik', seeded([2, 3, 5], 21), seeded([2, 5, 4], 22)),
-    ]))
+    expectClose(
+      await onWasmAndCpu(() => [
+        tf.einsum('ij,jk->ik', seeded([4, 6], 19), seeded([6, 3], 20)),
+        tf.einsum('bij,bjk->bik', seeded([2, 3, 5], 21), seeded([2, 5, 4], 22)),
+      ]),
+    )
   })
 })

@@ -74,10 +74,7 @@ describe('analyzeFile: CSV', () => {
   })
 
   it('widens integer+float to float and any other mix to string', async () => {
-    const analysis = await analyzeText(
-      'csv',
-      ['intFloat,boolInt,boolFloat,numText,boolText', '1,true,false,1,true', '2.5,3,1.5,abc,yes'].join('\n'),
-    )
+    const analysis = await analyzeText('csv', ['intFloat,boolInt,boolFloat,numText,boolText', '1,true,false,1,true', '2.5,3,1.5,abc,yes'].join('\n'))
     expect(typesOf(analysis)).toEqual({ intFloat: 'float', boolInt: 'string', boolFloat: 'string', numText: 'string', boolText: 'string' })
   })
 
@@ -297,7 +294,7 @@ describe('analyzeFile: JSON', () => {
   it('locates invalid JSON deep inside a large array', async () => {
     const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ id: i }))
     lines[4000] = '{"id": nul}'
-    expect(await textProblem('json', `[\n${lines.join(',\n')}\n]`)).toBe("invalid JSON near line 4002, column 8: expected a value")
+    expect(await textProblem('json', `[\n${lines.join(',\n')}\n]`)).toBe('invalid JSON near line 4002, column 8: expected a value')
   })
 
   it('rejects a truncated JSON array', async () => {
@@ -436,7 +433,7 @@ describe('checkDeclaredSchema', () => {
     expect(problems).toEqual([])
   })
 
-  it('reports each incompatible type with its field path and the column\'s actual type', () => {
+  it("reports each incompatible type with its field path and the column's actual type", () => {
     const problems = checkDeclaredSchema(
       {
         columns: [

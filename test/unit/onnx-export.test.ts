@@ -65,7 +65,11 @@ function feedsFor(preprocessing: Preprocessing, rows: Row[]): Record<string, ort
         feeds.numeric = new ort.Tensor('float32', Float32Array.from(rows.flatMap((row) => numeric.map((c) => asNumber(row[c])))), [n, numeric.length])
       }
       if (categorical.length > 0) {
-        feeds.categorical = new ort.Tensor('string', rows.flatMap((row) => categorical.map((c) => (row[c] == null ? '' : String(row[c])))), [n, categorical.length])
+        feeds.categorical = new ort.Tensor(
+          'string',
+          rows.flatMap((row) => categorical.map((c) => (row[c] == null ? '' : String(row[c])))),
+          [n, categorical.length],
+        )
       }
       return feeds
     }
@@ -113,7 +117,10 @@ const cases: Case[] = [
   // An even kernel pads one more position after than before.
   { ...textCase('cnn', texts, { hyperparameters: { ...textSizes, embeddingDim: 64, filters: 64, kernelSize: 4, numLayers: 2 }, epochs: 2 }), folded: [] },
   // embeddingDim ≠ hiddenSize adds the projection: a Dense on [batch, length, dim].
-  { ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 64, embeddingDim: 48, numHeads: 4, numLayers: 2 }, epochs: 3 }), folded: [] },
+  {
+    ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 64, embeddingDim: 48, numHeads: 4, numLayers: 2 }, epochs: 3 }),
+    folded: [],
+  },
   { ...customerCase('tabular-classification', 1000, mlp), folded: ['OneHot', 'Concat', 'Sub', 'Div'] },
   { ...customerCase('tabular-regression', 1000, mlp), folded: ['OneHot', 'Concat', 'Sub', 'Div', 'Mul'] },
   { ...pictureCase(pictures, 600, { hyperparameters: { filters: 16, kernelSize: 3, numLayers: 2, hiddenSize: 128 }, epochs: 3 }), folded: ['Div'] },
@@ -130,7 +137,8 @@ for (const c of cases) {
 
     const exported = (optimize: boolean, quantize: 'int8' | 'float16' | null) => {
       const key = `${optimize}/${quantize}`
-      if (!exports.has(key)) exports.set(key, exportOnnx(trained.model, trained.data.preprocessing, { optimize, quantize, metadata: { jobId: 'job-onnx-test' } }))
+      if (!exports.has(key))
+        exports.set(key, exportOnnx(trained.model, trained.data.preprocessing, { optimize, quantize, metadata: { jobId: 'job-onnx-test' } }))
       return exports.get(key)!
     }
     const compare = async (optimize: boolean, quantize: 'int8' | 'float16' | null) => {
@@ -171,7 +179,12 @@ for (const c of cases) {
       expect(declared(graph.input)).toEqual(exportedModel.inputs.map(({ name, shape }) => ({ name, shape })))
       expect(declared(graph.output)).toEqual(exportedModel.outputs.map(({ name, shape }) => ({ name, shape })))
       const metadata = Object.fromEntries(model.metadataProps.map((p) => [p.key, p.value]))
-      expect(metadata).toMatchObject({ task: c.task, jobId: 'job-onnx-test', inputs: JSON.stringify(exportedModel.inputs), outputs: JSON.stringify(exportedModel.outputs) })
+      expect(metadata).toMatchObject({
+        task: c.task,
+        jobId: 'job-onnx-test',
+        inputs: JSON.stringify(exportedModel.inputs),
+        outputs: JSON.stringify(exportedModel.outputs),
+      })
       const pre = trained.data.preprocessing
       expect(preprocessingFromOnnxMetadata(metadata)).toEqual(pre)
       if (pre.labels) expect(JSON.parse(metadata.labels)).toEqual(pre.labels)
@@ -207,7 +220,9 @@ async function differences(model: tfl.LayersModel, preprocessing: Preprocessing,
   const inputShape = model.inputs[0].shape.slice(1) as number[]
   const expected = await predictBatches(model, x, count, inputShape, 64)
   return Promise.all(
-    [false, true].map(async (optimize) => maxAbsDiff(await runOnnx(exportOnnx(model, preprocessing, { optimize, quantize: null }), feedsFor(preprocessing, rows)), expected)),
+    [false, true].map(async (optimize) =>
+      maxAbsDiff(await runOnnx(exportOnnx(model, preprocessing, { optimize, quantize: null }), feedsFor(preprocessing, rows)), expected),
+    ),
   )
 }
 
@@ -274,7 +289,9 @@ describe('tabular inputs', () => {
       target: null,
     }
     const input = tfl.input({ shape: [preprocessing.inputSize] })
-    const output = tfl.layers.dense({ units: 2, activation: 'softmax' }).apply(tfl.layers.dense({ units: 8, activation: 'relu' }).apply(input)) as tfl.SymbolicTensor
+    const output = tfl.layers
+      .dense({ units: 2, activation: 'softmax' })
+      .apply(tfl.layers.dense({ units: 8, activation: 'relu' }).apply(input)) as tfl.SymbolicTensor
     const model = tfl.model({ inputs: input, outputs: output })
     randomizeWeights(model)
     const rows: Row[] = [...cities, 'Atlantis', '', null].map((city, i) => ({ city, note: i % 2 === 0 ? 'odd' : '' }))
@@ -325,10 +342,26 @@ describe('unsupported models', () => {
   }
 
   const refused: [string, () => tfl.LayersModel, string][] = [
-    ['a layer type', () => modelWith(tfl.layers.batchNormalization({ name: 'batch_norm' }), [4]), 'layer "batch_norm" (BatchNormalization) has no ONNX mapping'],
-    ['an activation', () => modelWith(tfl.layers.dense({ units: 3, activation: 'gelu_new', name: 'hidden' }), [4]), 'layer "hidden" (Dense): activation "gelu_new"'],
-    ['causal padding', () => modelWith(tfl.layers.conv1d({ filters: 2, kernelSize: 2, padding: 'causal', name: 'causal' }), [4, 1]), 'layer "causal" (Conv1D): padding "causal"'],
-    ['an implicit mask', () => modelWith(tfl.layers.embedding({ inputDim: 10, outputDim: 2, maskZero: true, name: 'masked' }), [4], 'int32'), 'layer "masked" (Embedding): maskZero'],
+    [
+      'a layer type',
+      () => modelWith(tfl.layers.batchNormalization({ name: 'batch_norm' }), [4]),
+      'layer "batch_norm" (BatchNormalization) has no ONNX mapping',
+    ],
+    [
+      'an activation',
+      () => modelWith(tfl.layers.dense({ units: 3, activation: 'gelu_new', name: 'hidden' }), [4]),
+      'layer "hidden" (Dense): activation "gelu_new"',
+    ],
+    [
+      'causal padding',
+      () => modelWith(tfl.layers.conv1d({ filters: 2, kernelSize: 2, padding: 'causal', name: 'causal' }), [4, 1]),
+      'layer "causal" (Conv1D): padding "causal"',
+    ],
+    [
+      'an implicit mask',
+      () => modelWith(tfl.layers.embedding({ inputDim: 10, outputDim: 2, maskZero: true, name: 'masked' }), [4], 'int32'),
+      'layer "masked" (Embedding): maskZero',
+    ],
   ]
 
   for (const [what, build, message] of refused) {

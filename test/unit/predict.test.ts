@@ -97,7 +97,13 @@ interface TrainedJob {
 
 let dataDir: string
 
-async function trainJob(jobId: string, task: Task, architecture: Architecture, rows: Row[], hyperparameters: Partial<JobConfig['hyperparameters']>): Promise<TrainedJob> {
+async function trainJob(
+  jobId: string,
+  task: Task,
+  architecture: Architecture,
+  rows: Row[],
+  hyperparameters: Partial<JobConfig['hyperparameters']>,
+): Promise<TrainedJob> {
   const config = jobConfig(task, architecture, {
     dataset: { testSplit: 0 },
     hyperparameters: { epochs: 10, ...hyperparameters },
@@ -168,7 +174,10 @@ function fieldsOf(error: InvalidInputError): string[] {
 }
 
 function messageAt(error: InvalidInputError, field: string): string {
-  return (error.details ?? []).filter((d) => d.field === field).map((d) => d.message).join(' | ')
+  return (error.details ?? [])
+    .filter((d) => d.field === field)
+    .map((d) => d.message)
+    .join(' | ')
 }
 
 // ---------------------------------------------------------------- fixtures
@@ -210,12 +219,26 @@ afterAll(async () => {
 describe('predictions', () => {
   it('classifies texts, given as strings or as objects with the text column, as the checkpoint model does', async () => {
     const served = predictor()
-    const inputs = ['the football team and the coach', 'new laptop software and a chip', { text: 'rice soup and bread for dinner' }, 'café ☕ unknown words only']
+    const inputs = [
+      'the football team and the coach',
+      'new laptop software and a chip',
+      { text: 'rice soup and bread for dinner' },
+      'café ☕ unknown words only',
+    ]
     const result = await served.predict(text.ref, inputs)
     const rows = inputs.map((input) => (typeof input === 'string' ? { text: input } : input))
     expectSameClasses(result.predictions, await ownOutputs(text, rows), ['food', 'sports', 'tech'])
-    expect(classes(result.predictions).slice(0, 3).map((p) => p.label)).toEqual(['sports', 'tech', 'food'])
-    expect(result.model).toEqual({ jobId: 'job-text', checkpointId: text.ref.checkpointId, task: 'text-classification', inputs: expect.stringContaining('"text"') })
+    expect(
+      classes(result.predictions)
+        .slice(0, 3)
+        .map((p) => p.label),
+    ).toEqual(['sports', 'tech', 'food'])
+    expect(result.model).toEqual({
+      jobId: 'job-text',
+      checkpointId: text.ref.checkpointId,
+      task: 'text-classification',
+      inputs: expect.stringContaining('"text"'),
+    })
   })
 
   it('classifies tabular objects and arrays, numeric strings and missing features as the encoder reads them', async () => {
@@ -269,7 +292,11 @@ describe('predictions', () => {
 
   it('describes what each model takes', async () => {
     const served = predictor()
-    expect(await served.describe(text.ref)).toEqual({ kind: 'text', column: 'text', maxTokens: text.preprocessing.kind === 'text' ? text.preprocessing.maxSequenceLength : 0 })
+    expect(await served.describe(text.ref)).toEqual({
+      kind: 'text',
+      column: 'text',
+      maxTokens: text.preprocessing.kind === 'text' ? text.preprocessing.maxSequenceLength : 0,
+    })
     expect(await served.describe(colours.ref)).toEqual({
       kind: 'tabular',
       features: [
@@ -391,7 +418,10 @@ describe('model cache', () => {
   it('answers E1109 for a checkpoint folder that is gone, and refuses paths outside the data directory', async () => {
     const served = predictor()
     const gone = { ...colours.ref, checkpointPath: 'checkpoints/job-colours/ckpt-999999', checkpointId: 'ckpt-999999' }
-    const error = await served.predict(gone, [{ x1: 1 }]).then(() => null, (e: unknown) => e)
+    const error = await served.predict(gone, [{ x1: 1 }]).then(
+      () => null,
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(NotFoundError)
     expect((error as NotFoundError).code).toBe('E1109')
     await expect(served.predict({ ...colours.ref, checkpointPath: '../elsewhere/ckpt-1' }, [{ x1: 1 }])).rejects.toThrow(/not inside the data directory/)

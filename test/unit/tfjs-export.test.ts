@@ -138,8 +138,14 @@ const texts = { count: 600, words: [6, 30] } as const
 const mlp = { hyperparameters: { hiddenSize: 256, numLayers: 2 }, epochs: 6 }
 const cases: Case[] = [
   { ...textCase('bag-of-embeddings', texts, { hyperparameters: { ...textSizes, embeddingDim: 64 }, epochs: 4 }), customLayers: true },
-  { ...textCase('cnn', texts, { hyperparameters: { ...textSizes, embeddingDim: 32, filters: 32, kernelSize: 3, numLayers: 1 }, epochs: 2 }), customLayers: false },
-  { ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 32, embeddingDim: 32, numHeads: 2, numLayers: 1 }, epochs: 3 }), customLayers: true },
+  {
+    ...textCase('cnn', texts, { hyperparameters: { ...textSizes, embeddingDim: 32, filters: 32, kernelSize: 3, numLayers: 1 }, epochs: 2 }),
+    customLayers: false,
+  },
+  {
+    ...textCase('transformer', texts, { hyperparameters: { ...textSizes, hiddenSize: 32, embeddingDim: 32, numHeads: 2, numLayers: 1 }, epochs: 3 }),
+    customLayers: true,
+  },
   { ...customerCase('tabular-classification', 800, mlp), customLayers: false },
   { ...customerCase('tabular-regression', 800, mlp), customLayers: false },
   { ...pictureCase(pictures, 450, { hyperparameters: { filters: 8, kernelSize: 3, numLayers: 2, hiddenSize: 64 }, epochs: 3 }), customLayers: false },
@@ -401,7 +407,9 @@ describe('unsupported models', () => {
     const standardized: Preprocessing = { kind: 'tabular', labelColumn: 'label', features, inputSize: 4, labels: ['a', 'b'], target: null }
     const noBias = tfl.input({ shape: [4] })
     const biasless = tfl.model({ inputs: noBias, outputs: head(apply(tfl.layers.dense({ units: 3, useBias: false, name: 'first' }), noBias)) })
-    await expect(exportTfjs(biasless, standardized, { optimize: true, quantize: null })).rejects.toThrow('cannot fold the tabular standardization into layer "first": it has no bias')
+    await expect(exportTfjs(biasless, standardized, { optimize: true, quantize: null })).rejects.toThrow(
+      'cannot fold the tabular standardization into layer "first": it has no bias',
+    )
     const normed = tfl.input({ shape: [4] })
     const normFirst = tfl.model({ inputs: normed, outputs: head(apply(tfl.layers.batchNormalization({ name: 'norm' }), normed)) })
     await expect(exportTfjs(normFirst, standardized, { optimize: true, quantize: null })).rejects.toThrow('layer "norm" (BatchNormalization) before any Dense')

@@ -4,7 +4,14 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parquetWriteFile } from 'hyparquet-writer'
 import { splitSizes } from '../../src/domain/job-config.ts'
-import { BadInputError, type ImagePreprocessing, type JobConfig, type PreparedData, type TabularPreprocessing, type TextPreprocessing } from '../../trainer/ml/types.ts'
+import {
+  BadInputError,
+  type ImagePreprocessing,
+  type JobConfig,
+  type PreparedData,
+  type TabularPreprocessing,
+  type TextPreprocessing,
+} from '../../trainer/ml/types.ts'
 import { createRandom, encodeInputs, loadRows, loadTable, prepareData, shuffle, tokenize, type PrepareInput, type Row } from '../../trainer/data/index.ts'
 
 const hyperparameters: JobConfig['hyperparameters'] = {
@@ -153,7 +160,10 @@ describe('prepareData: text classification', () => {
     const again = prepare('text-classification', other, { fitted, seed: 9 })
     expect(again.preprocessing).toEqual(fitted)
     expect(again.preprocessing).not.toBe(fitted)
-    const direct = encodeInputs(fitted, again.test.rows.map((i) => other[i]))
+    const direct = encodeInputs(
+      fitted,
+      again.test.rows.map((i) => other[i]),
+    )
     expect(direct.count).toBe(again.test.count)
     expect(Array.from(direct.x)).toEqual(Array.from(again.test.x))
     const message = badInput(() => prepare('text-classification', [...other, { id: 99, text: 'hi', label: 'neutral' }], { fitted }))
@@ -274,7 +284,10 @@ describe('prepareData: tabular', () => {
   it('sends a category training never saw to the unseen slot', () => {
     const data = prepare('tabular-classification', table, { dataset: { validationSplit: 0, testSplit: 0 } })
     const std = Math.sqrt(17.5 / 6)
-    const { x, count } = encodeInputs(data.preprocessing, [{ size: 7, color: 'purple', score: 70 }, { size: 3.5, color: 'red' }])
+    const { x, count } = encodeInputs(data.preprocessing, [
+      { size: 7, color: 'purple', score: 70 },
+      { size: 3.5, color: 'red' },
+    ])
     expect(count).toBe(2)
     expect(x).toBeInstanceOf(Float32Array)
     expect(x[0]).toBeCloseTo((7 - 3.5) / std, 6)
@@ -299,10 +312,17 @@ describe('prepareData: tabular', () => {
     expect(yTrain.reduce((a, b) => a + b, 0) / yTrain.length).toBeCloseTo(0, 5)
   })
 
-  it('reuses an earlier model\'s statistics and categories when fine-tuning', () => {
-    const first = prepare('tabular-regression', [1, 2, 3, 4, 5, 6, 7, 8].map((v) => ({ v, c: v % 2 ? 'odd' : 'even', y: v * 10 })))
+  it("reuses an earlier model's statistics and categories when fine-tuning", () => {
+    const first = prepare(
+      'tabular-regression',
+      [1, 2, 3, 4, 5, 6, 7, 8].map((v) => ({ v, c: v % 2 ? 'odd' : 'even', y: v * 10 })),
+    )
     const fitted = first.preprocessing as TabularPreprocessing
-    const later = prepare('tabular-regression', [100, 200, 300, 400, 500].map((v) => ({ v, c: 'new', y: v })), { fitted })
+    const later = prepare(
+      'tabular-regression',
+      [100, 200, 300, 400, 500].map((v) => ({ v, c: 'new', y: v })),
+      { fitted },
+    )
     expect(later.preprocessing).toEqual(fitted)
     const k = later.train.rows[0]
     const v = [100, 200, 300, 400, 500][k]
@@ -378,7 +398,14 @@ describe('prepareData: inputs it cannot use', () => {
   })
 
   it('rejects a label column with a single class', () => {
-    expect(badInput(() => prepare('text-classification', rows.map((row) => ({ ...row, label: 'spam' }))))).toMatch(/single class \("spam"\)/)
+    expect(
+      badInput(() =>
+        prepare(
+          'text-classification',
+          rows.map((row) => ({ ...row, label: 'spam' })),
+        ),
+      ),
+    ).toMatch(/single class \("spam"\)/)
   })
 
   it('rejects a regression label that is not numeric', () => {
@@ -386,9 +413,18 @@ describe('prepareData: inputs it cannot use', () => {
   })
 
   it('rejects splits that leave no training rows', () => {
-    expect(badInput(() => prepare('tabular-classification', [{ x: 0, label: 'a' }, { x: 1, label: 'b' }], { dataset: { validationSplit: 0.5, testSplit: 0.49 } }))).toMatch(
-      /no rows are left for training/,
-    )
+    expect(
+      badInput(() =>
+        prepare(
+          'tabular-classification',
+          [
+            { x: 0, label: 'a' },
+            { x: 1, label: 'b' },
+          ],
+          { dataset: { validationSplit: 0.5, testSplit: 0.49 } },
+        ),
+      ),
+    ).toMatch(/no rows are left for training/)
   })
 
   it('rejects a text column without text, and a dataset with no text column', () => {
@@ -411,7 +447,14 @@ describe('prepareData: inputs it cannot use', () => {
 
   it('rejects an empty dataset and a label column without values', () => {
     expect(badInput(() => prepare('text-classification', [], { columns: ['text', 'label'] }))).toMatch(/no rows/)
-    expect(badInput(() => prepare('text-classification', rows.map((row) => ({ ...row, label: null }))))).toMatch(/label column "label" has no values/)
+    expect(
+      badInput(() =>
+        prepare(
+          'text-classification',
+          rows.map((row) => ({ ...row, label: null })),
+        ),
+      ),
+    ).toMatch(/label column "label" has no values/)
   })
 
   it('rejects a fitted preprocessing for another task', () => {
@@ -448,11 +491,17 @@ describe('loadRows', () => {
     const rows = await loadRows(write('c.csv', 'a,__proto__\r\n1,x\r\n2,y\r\n'), 'csv')
     expect(rows).toHaveLength(2)
     expect(Object.getPrototypeOf(rows[0])).toBe(Object.prototype)
-    expect(Object.entries(rows[1])).toEqual([['a', 2], ['__proto__', 'y']])
+    expect(Object.entries(rows[1])).toEqual([
+      ['a', 2],
+      ['__proto__', 'y'],
+    ])
   })
 
   it('reads a JSON array and JSON Lines', async () => {
-    const rows = [{ text: 'a', label: 1 }, { text: 'b', label: 2, extra: true }]
+    const rows = [
+      { text: 'a', label: 1 },
+      { text: 'b', label: 2, extra: true },
+    ]
     expect(await loadRows(write('a.json', JSON.stringify(rows)), 'json')).toEqual(rows)
     const table = await loadTable(write('b.json', rows.map((row) => JSON.stringify(row)).join('\n') + '\n\n'), 'json')
     expect(table.rows).toEqual(rows)

@@ -268,10 +268,21 @@ describe('global-norm clipping', () => {
 describe('training loop', () => {
   it('trains an MLP to separate three classes (test accuracy above 0.9)', async () => {
     const data = separableClasses({ train: 300, validation: 60, test: 90 })
-    const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 8, dropout: 0.1, weightDecay: 0.01, lrSchedule: 'cosine', warmupSteps: 5 } })
+    const config = jobConfig('tabular-classification', 'mlp', {
+      hyperparameters: { epochs: 8, dropout: 0.1, weightDecay: 0.01, lrSchedule: 'cosine', warmupSteps: 5 },
+    })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const result = await trainLoop({
+      model,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter,
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
 
     expect(result.outcome).toBe('completed')
     expect(result.step).toBe(Math.ceil(300 / 32) * 8)
@@ -322,7 +333,16 @@ describe('training loop', () => {
     })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const result = await trainLoop({
+      model,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter,
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
 
     expect(result.outcome).toBe('early-stopped')
     expect(reporter.recording.validations).toHaveLength(3)
@@ -350,7 +370,16 @@ describe('training loop', () => {
     expect((await readdir(dir)).sort()).toEqual(['ckpt-4', 'ckpt-6'])
 
     const timeout = recordingReporter({ step: 1, reason: 'timeout' })
-    const timedOut = await trainLoop({ model, data, task: 'tabular-classification', config, reporter: timeout, checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const timedOut = await trainLoop({
+      model,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter: timeout,
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
     expect(timedOut.outcome).toBe('timeout')
     expect(timedOut.last!.step).toBe(1)
   })
@@ -365,15 +394,42 @@ describe('training loop', () => {
     const interrupted = modelFor('tabular-classification', 'mlp', data, config)
     interrupted.setWeights(uninterrupted.getWeights().map((w) => w.clone()))
 
-    const full = await trainLoop({ model: uninterrupted, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const full = await trainLoop({
+      model: uninterrupted,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter: recordingReporter(),
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
     const dir = freshDir()
     // perEpoch is 5: stopping before step 8 leaves epoch 2 (index 1) two batches in.
-    const first = await trainLoop({ model: interrupted, data, task: 'tabular-classification', config, reporter: recordingReporter({ step: 7, reason: 'stop' }), checkpointDir: dir, resumeFrom: null, float16: false })
+    const first = await trainLoop({
+      model: interrupted,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter: recordingReporter({ step: 7, reason: 'stop' }),
+      checkpointDir: dir,
+      resumeFrom: null,
+      float16: false,
+    })
     expect(first.outcome).toBe('stopped')
 
     const resumed = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const second = await trainLoop({ model: resumed, data, task: 'tabular-classification', config, reporter, checkpointDir: dir, resumeFrom: first.last!.dir, float16: false })
+    const second = await trainLoop({
+      model: resumed,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter,
+      checkpointDir: dir,
+      resumeFrom: first.last!.dir,
+      float16: false,
+    })
 
     expect(second.outcome).toBe('completed')
     expect(second.step).toBe(full.step)
@@ -385,7 +441,10 @@ describe('training loop', () => {
   it('keeps only the best checkpoint and the latest with saveBestOnly', async () => {
     // Overlapping classes: the validation loss wanders instead of falling to 0.
     const data = separableClasses({ train: 48, validation: 30, test: 0 }, 7, 2.5)
-    const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 6, batchSize: 16, learningRate: 0.05 }, output: { saveBestOnly: true } })
+    const config = jobConfig('tabular-classification', 'mlp', {
+      hyperparameters: { epochs: 6, batchSize: 16, learningRate: 0.05 },
+      output: { saveBestOnly: true },
+    })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
     const dir = freshDir()
@@ -410,7 +469,16 @@ describe('training loop', () => {
     const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 3, batchSize: 16 }, options: { enableEarlyStopping: true } })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const reporter = recordingReporter()
-    const result = await trainLoop({ model, data, task: 'tabular-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const result = await trainLoop({
+      model,
+      data,
+      task: 'tabular-classification',
+      config,
+      reporter,
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
     expect(result.outcome).toBe('completed')
     expect(reporter.recording.validations).toHaveLength(0)
     expect(reporter.recording.checkpoints.map((c) => c.isBest)).toEqual([true, true, true])
@@ -440,7 +508,9 @@ describe('training loop', () => {
 
   it('leaks no tensors across epochs', async () => {
     const data = separableClasses({ train: 64, validation: 20, test: 0 })
-    const config = jobConfig('tabular-classification', 'mlp', { hyperparameters: { epochs: 4, batchSize: 16, dropout: 0.2, gradientClipping: 1, weightDecay: 0.01 } })
+    const config = jobConfig('tabular-classification', 'mlp', {
+      hyperparameters: { epochs: 4, batchSize: 16, dropout: 0.2, gradientClipping: 1, weightDecay: 0.01 },
+    })
     const model = modelFor('tabular-classification', 'mlp', data, config)
     const before = tf.memory().numTensors
     const reporter = recordingReporter()
@@ -470,7 +540,16 @@ describe('architectures', () => {
       const model = modelFor('text-classification', architecture, data, config)
       const before = await weightsOf(model)
       const reporter = recordingReporter()
-      const result = await trainLoop({ model, data, task: 'text-classification', config, reporter, checkpointDir: freshDir(), resumeFrom: null, float16: false })
+      const result = await trainLoop({
+        model,
+        data,
+        task: 'text-classification',
+        config,
+        reporter,
+        checkpointDir: freshDir(),
+        resumeFrom: null,
+        float16: false,
+      })
       expect(result.step).toBe(1)
       expect(Number.isFinite(reporter.recording.steps[0].metrics.trainLoss)).toBe(true)
       expect(await weightsOf(model)).not.toEqual(before)
@@ -486,7 +565,11 @@ describe('architectures', () => {
       inputShape: [36],
       inputDtype: 'float32',
       numClasses: 2,
-      train: split(Float32Array.from({ length: count * 36 }, (_, i) => (i % 7) / 7), Int32Array.from([0, 1, 0, 1]), count),
+      train: split(
+        Float32Array.from({ length: count * 36 }, (_, i) => (i % 7) / 7),
+        Int32Array.from([0, 1, 0, 1]),
+        count,
+      ),
       validation: split(new Float32Array(0), new Int32Array(0), 0),
       test: split(new Float32Array(0), new Int32Array(0), 0),
       warnings: [],
@@ -494,7 +577,16 @@ describe('architectures', () => {
     const config = jobConfig('image-classification', 'cnn', { hyperparameters: { epochs: 1, batchSize: 4, filters: 4, hiddenSize: 8 } })
     const model = modelFor('image-classification', 'cnn', data, config)
     expect(model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.getConfig().filters)).toEqual([4, 8])
-    const result = await trainLoop({ model, data, task: 'image-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const result = await trainLoop({
+      model,
+      data,
+      task: 'image-classification',
+      config,
+      reporter: recordingReporter(),
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
     expect(result.step).toBe(1)
   })
 
@@ -507,7 +599,12 @@ describe('architectures', () => {
     expect(() => modelFor('tabular-classification', 'transformer', data, config)).toThrow(/cannot train a tabular-classification/)
     const text = tinyText(2)
     expect(() =>
-      buildModel({ task: 'text-classification', architecture: 'transformer', data: text, hyperparameters: { ...config.hyperparameters, hiddenSize: 10, numHeads: 4 } }),
+      buildModel({
+        task: 'text-classification',
+        architecture: 'transformer',
+        data: text,
+        hyperparameters: { ...config.hyperparameters, hiddenSize: 10, numHeads: 4 },
+      }),
     ).toThrow(/numHeads \(4\) must divide hiddenSize \(10\)/)
   })
 
@@ -533,7 +630,16 @@ describe('architectures', () => {
     const config = jobConfig('tabular-classification', 'mlp')
     const twoClasses = modelFor('tabular-classification', 'mlp', { ...data, numClasses: 2 }, config)
     await expect(
-      trainLoop({ model: twoClasses, data, task: 'tabular-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false }),
+      trainLoop({
+        model: twoClasses,
+        data,
+        task: 'tabular-classification',
+        config,
+        reporter: recordingReporter(),
+        checkpointDir: freshDir(),
+        resumeFrom: null,
+        float16: false,
+      }),
     ).rejects.toThrow('The model predicts 2 values per row, the data needs 3 (one per class)')
   })
 
@@ -543,7 +649,8 @@ describe('architectures', () => {
     const model = modelFor('text-classification', 'transformer', data, config)
     const json = JSON.parse(model.toJSON(null, true) as string)
     const names = JSON.stringify(json)
-    for (const className of ['PaddingMask', 'PositionEmbedding', 'MultiHeadSelfAttention', 'LayerNorm', 'MaskedAveragePooling1D']) expect(names).toContain(className)
+    for (const className of ['PaddingMask', 'PositionEmbedding', 'MultiHeadSelfAttention', 'LayerNorm', 'MaskedAveragePooling1D'])
+      expect(names).toContain(className)
     const copy = await tfl.models.modelFromJSON(json)
     copy.setWeights(model.getWeights())
     const original = await predictBatches(model, data.train.x, 4, data.inputShape, 4)
@@ -586,7 +693,16 @@ describe('architectures', () => {
     const data = tinyText(8)
     const config = jobConfig('text-classification', 'transformer', { hyperparameters: { epochs: 1, batchSize: 8, hiddenSize: 8, numHeads: 2, numLayers: 1 } })
     const model = modelFor('text-classification', 'transformer', data, config)
-    const result = await trainLoop({ model, data, task: 'text-classification', config, reporter: recordingReporter(), checkpointDir: freshDir(), resumeFrom: null, float16: false })
+    const result = await trainLoop({
+      model,
+      data,
+      task: 'text-classification',
+      config,
+      reporter: recordingReporter(),
+      checkpointDir: freshDir(),
+      resumeFrom: null,
+      float16: false,
+    })
     const loaded = await loadModelFromCheckpoint(result.last!.dir)
     const expected = await predictBatches(model, data.train.x, 8, data.inputShape, 8)
     expect(Array.from(await predictBatches(loaded, data.train.x, 8, data.inputShape, 8))).toEqual(Array.from(expected))

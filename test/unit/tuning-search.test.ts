@@ -59,9 +59,11 @@ describe('gridOf', () => {
     expect([...new Set(grid.map((p) => p.units))]).toEqual([16, 80, 128])
     expect(grid.slice(0, 6).every((p) => p.learningRate === 1e-4)).toBe(true)
     expect(grid.slice(0, 2).map((p) => p.activation)).toEqual(['relu', 'tanh'])
-    for (const rate of rates) for (const units of [16, 80, 128]) for (const activation of ['relu', 'tanh']) {
-      expect(grid).toContainEqual({ learningRate: rate, units, activation })
-    }
+    for (const rate of rates)
+      for (const units of [16, 80, 128])
+        for (const activation of ['relu', 'tanh']) {
+          expect(grid).toContainEqual({ learningRate: rate, units, activation })
+        }
   })
 
   it('gives every value of a short int range, stops at the last step below max, and de-duplicates rounded log points', () => {
@@ -173,7 +175,11 @@ describe('bayesian sampler (TPE)', () => {
     expect(tpe.suggest(7, fifth)).not.toEqual(random.suggest(7, []))
   })
 
-  for (const [direction, multivariate] of [['minimize', true], ['maximize', true], ['minimize', false]] as [Direction, boolean][]) {
+  for (const [direction, multivariate] of [
+    ['minimize', true],
+    ['maximize', true],
+    ['minimize', false],
+  ] as [Direction, boolean][]) {
     it(`concentrates near the optimum of a 2-D bowl (${direction}, ${multivariate ? 'multivariate' : 'univariate'}), far more than random search`, () => {
       const sign = direction === 'minimize' ? 1 : -1
       const distances = (kind: 'random' | 'bayesian', seed: number) => {
@@ -204,7 +210,10 @@ describe('bayesian sampler (TPE)', () => {
   })
 
   it('spreads parallel trials with the constant liar: running trials count as the worst', () => {
-    const space: SearchSpace = { x: { type: 'int', min: 0, max: 9, step: 1, scale: 'linear' }, optimizer: { type: 'categorical', values: ['sgd', 'adam', 'rmsprop'] } }
+    const space: SearchSpace = {
+      x: { type: 'int', min: 0, max: 9, step: 1, scale: 'linear' },
+      optimizer: { type: 'categorical', values: ['sgd', 'adam', 'rmsprop'] },
+    }
     const objective = (p: ParameterSet) => ((p.x as number) - 6) ** 2 + (p.optimizer === 'adam' ? 0 : 3)
     for (const seed of [1, 2, 3]) {
       const sampler = createSampler('bayesian', space, { seed, direction: 'minimize' })
@@ -227,7 +236,10 @@ describe('bayesian sampler (TPE)', () => {
     const space: SearchSpace = { x: { type: 'float', min: 0, max: 1, scale: 'linear' } }
     // Completed trials spread over 0.3–0.93, best near 0.9; ten trials near 0.1 report far lower losses.
     const historyWith = (state: 'pruned' | 'completed'): Observation[] => [
-      ...Array.from({ length: 10 }, (_, i): Observation => ({ parameters: { x: 0.3 + 0.07 * i }, state: 'completed', value: 5 + 10 * Math.abs(0.3 + 0.07 * i - 0.9) })),
+      ...Array.from(
+        { length: 10 },
+        (_, i): Observation => ({ parameters: { x: 0.3 + 0.07 * i }, state: 'completed', value: 5 + 10 * Math.abs(0.3 + 0.07 * i - 0.9) }),
+      ),
       ...Array.from({ length: 10 }, (_, i): Observation => ({ parameters: { x: 0.05 + 0.01 * i }, state, value: -100, epoch: 1 })),
       { parameters: { x: 7 }, state: 'completed', value: -1000 },
       { parameters: { y: 0.5 }, state: 'completed', value: -1000 },

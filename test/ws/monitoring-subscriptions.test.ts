@@ -14,7 +14,15 @@ import { createDataset, jobRequest } from '../helpers/data.ts'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { createWsClient, tsubscribe } from '../helpers/ws.ts'
 import { createDatabase, type Database } from '../../src/infra/db.ts'
-import { topics, trainingTopics, type JobLogEvent, type JobLogView, type JobMetricsEvent, type JobUpdatedEvent, type MetricPointView } from '../../src/events/index.ts'
+import {
+  topics,
+  trainingTopics,
+  type JobLogEvent,
+  type JobLogView,
+  type JobMetricsEvent,
+  type JobUpdatedEvent,
+  type MetricPointView,
+} from '../../src/events/index.ts'
 import type { Principal } from '../../src/services/auth.ts'
 
 const SubJobMetrics = graphql(`
@@ -54,8 +62,21 @@ async function until(condition: () => boolean | Promise<boolean>, what: string, 
   }
 }
 
-const point = (name: string, step: number, value: number): MetricPointView => ({ name, step, epoch: step / 100, value, timestamp: new Date(Date.UTC(2026, 1, 3, 12, 0, step)).toISOString() })
-const logLine = (level: JobLogView['level'], message: string, step: number | null = null): JobLogView => ({ timestamp: new Date().toISOString(), level, message, step, epoch: null, metrics: null })
+const point = (name: string, step: number, value: number): MetricPointView => ({
+  name,
+  step,
+  epoch: step / 100,
+  value,
+  timestamp: new Date(Date.UTC(2026, 1, 3, 12, 0, step)).toISOString(),
+})
+const logLine = (level: JobLogView['level'], message: string, step: number | null = null): JobLogView => ({
+  timestamp: new Date().toISOString(),
+  level,
+  message,
+  step,
+  epoch: null,
+  metrics: null,
+})
 
 interface SseEvent {
   id: string | undefined
@@ -145,7 +166,13 @@ describe.each([
   }
 
   const publishPoints = (jobId: string, points: MetricPointView[]) =>
-    publish(trainingTopics.jobMetrics(jobId), { type: 'job.metrics', ownerId: alice.userId, jobId, points, emittedAt: new Date().toISOString() } satisfies JobMetricsEvent)
+    publish(trainingTopics.jobMetrics(jobId), {
+      type: 'job.metrics',
+      ownerId: alice.userId,
+      jobId,
+      points,
+      emittedAt: new Date().toISOString(),
+    } satisfies JobMetricsEvent)
   const publishLog = (jobId: string, log: JobLogView) =>
     publish(trainingTopics.jobLogs(jobId), { type: 'job.log', ownerId: alice.userId, jobId, log, emittedAt: new Date().toISOString() } satisfies JobLogEvent)
 

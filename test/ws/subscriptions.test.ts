@@ -104,7 +104,14 @@ describe.each([
 
     const result = await subscription.waitForNext()
     expect(result.errors).toBeUndefined()
-    expect(result.data?.jobUpdated).toEqual({ id: job.id, name: 'job', owner: 'alice', status: 'cancelled', stoppedAt: stopped.stoppedAt, completedAt: expect.any(String) })
+    expect(result.data?.jobUpdated).toEqual({
+      id: job.id,
+      name: 'job',
+      owner: 'alice',
+      status: 'cancelled',
+      stoppedAt: stopped.stoppedAt,
+      completedAt: expect.any(String),
+    })
     await subscription.waitForComplete()
     expect(subscription.results).toHaveLength(1)
   })
@@ -160,7 +167,14 @@ describe.each([
     const subscription = tsubscribe(ws.client, SubJobUpdated, { id: job.id })
 
     const result = await subscription.waitForNext()
-    expect(result.data?.jobUpdated).toEqual({ id: job.id, name: 'job', owner: 'alice', status: 'cancelled', stoppedAt: stopped.stoppedAt, completedAt: expect.any(String) })
+    expect(result.data?.jobUpdated).toEqual({
+      id: job.id,
+      name: 'job',
+      owner: 'alice',
+      status: 'cancelled',
+      stoppedAt: stopped.stoppedAt,
+      completedAt: expect.any(String),
+    })
     await subscription.waitForComplete()
     expect(subscription.results).toHaveLength(1)
   })

@@ -45,9 +45,7 @@ export function resolveTextColumn(columns: string[], rows: Row[], labelColumn: s
   else if (columns.includes('text') && labelColumn !== 'text') column = 'text'
   else column = columns.find((name) => name !== labelColumn && holdsStrings(rows, name))
   if (column === undefined) {
-    throw new BadInputError(
-      `no column holds text (the label column is "${labelColumn}"); set dataset.textColumn to one of ${quoteList(columns)}`,
-    )
+    throw new BadInputError(`no column holds text (the label column is "${labelColumn}"); set dataset.textColumn to one of ${quoteList(columns)}`)
   }
   if (column === labelColumn) throw new BadInputError(`the text column and the label column are both "${column}"; they must differ`)
   return column

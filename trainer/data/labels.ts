@@ -8,9 +8,7 @@ import { isMissing, numberOf, quoteList, valueText } from './values.ts'
 /** Classes with fewer rows than this get a warning: their metrics mean little. */
 const rareClassRows = 5
 
-export type Targets =
-  | { kind: 'classes'; kept: number[]; labels: string[]; classes: Int32Array }
-  | { kind: 'values'; kept: number[]; values: Float64Array }
+export type Targets = { kind: 'classes'; kept: number[]; labels: string[]; classes: Int32Array } | { kind: 'values'; kept: number[]; values: Float64Array }
 
 /** Rows that have a label; rows without one are left out. */
 function labelledRows(rows: Row[], labelColumn: string): number[] {
@@ -84,8 +82,12 @@ export function classWarnings(labels: string[], classes: Int32Array, positions: 
   for (const p of positions.train) inTrain[classes[p]]++
   const warnings: string[] = []
   const untrained = labels.filter((_, c) => total[c] > 0 && inTrain[c] === 0)
-  if (untrained.length > 0) warnings.push(`class${untrained.length === 1 ? '' : 'es'} ${quoteList(untrained)} ha${untrained.length === 1 ? 's' : 've'} no training rows`)
+  if (untrained.length > 0)
+    warnings.push(`class${untrained.length === 1 ? '' : 'es'} ${quoteList(untrained)} ha${untrained.length === 1 ? 's' : 've'} no training rows`)
   const rare = labels.filter((_, c) => total[c] > 0 && total[c] < rareClassRows)
-  if (rare.length > 0) warnings.push(`class${rare.length === 1 ? '' : 'es'} ${quoteList(rare)} ha${rare.length === 1 ? 's' : 've'} fewer than ${rareClassRows} rows; their metrics will be unreliable`)
+  if (rare.length > 0)
+    warnings.push(
+      `class${rare.length === 1 ? '' : 'es'} ${quoteList(rare)} ha${rare.length === 1 ? 's' : 've'} fewer than ${rareClassRows} rows; their metrics will be unreliable`,
+    )
   return warnings
 }

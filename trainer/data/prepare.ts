@@ -1,16 +1,7 @@
 // From dataset rows to the three encoded splits a model trains on: resolve
 // column roles, read the labels, split, fit the preprocessing on the training
 // split (or reuse an earlier model's) and encode.
-import type {
-  ImagePreprocessing,
-  JobConfig,
-  PreparedData,
-  Preprocessing,
-  Split,
-  Task,
-  TabularPreprocessing,
-  TextPreprocessing,
-} from '../ml/types.ts'
+import type { ImagePreprocessing, JobConfig, PreparedData, Preprocessing, Split, Task, TabularPreprocessing, TextPreprocessing } from '../ml/types.ts'
 import { BadInputError } from '../ml/types.ts'
 import { columnsOf, resolveFeatureColumns, resolveImageShape, resolveLabelColumn, resolvePixelColumns, resolveTextColumn } from './columns.ts'
 import { createPixelEncoder, encodePixels, pixelScale } from './image.ts'

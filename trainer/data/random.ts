@@ -26,5 +26,8 @@ export function shuffle<A extends { length: number; [index: number]: unknown }>(
 
 /** 0, 1, …, count - 1 in a seeded random order. */
 export function shuffledIndices(count: number, seed: number): number[] {
-  return shuffle(Array.from({ length: count }, (_, i) => i), createRandom(seed))
+  return shuffle(
+    Array.from({ length: count }, (_, i) => i),
+    createRandom(seed),
+  )
 }

@@ -58,7 +58,11 @@ function stratify(order: number[], classes: Int32Array, numClasses: number, size
   for (const position of order) members[classes[position]].push(position)
   const sizesOf = members.map((list) => list.length)
   const total = order.length
-  const test = allocate(sizes.test, sizesOf.map((n) => (n * sizes.test) / total), sizesOf)
+  const test = allocate(
+    sizes.test,
+    sizesOf.map((n) => (n * sizes.test) / total),
+    sizesOf,
+  )
   const validation = allocate(
     sizes.validation,
     sizesOf.map((n) => (n * sizes.validation) / total),

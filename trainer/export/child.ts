@@ -25,9 +25,7 @@ export interface ExportSpec {
   metadata: Record<string, string>
 }
 
-export type ExportResult =
-  | { ok: true; sizeBytes: number; sizeBeforeBytes: number; checksum: string; metadata: ExportMetadata }
-  | { ok: false; message: string }
+export type ExportResult = { ok: true; sizeBytes: number; sizeBeforeBytes: number; checksum: string; metadata: ExportMetadata } | { ok: false; message: string }
 
 async function run(spec: ExportSpec): Promise<ExportResult> {
   const started = Date.now()

@@ -74,7 +74,12 @@ export class GraphBuilder {
   }
 
   /** Adds a node with `outputs` outputs named from `hint` (the op type by default); returns their names. */
-  node(opType: string, inputs: string[], attributes: Record<string, Attribute> = {}, options: { hint?: string; outputs?: number; domain?: string } = {}): string[] {
+  node(
+    opType: string,
+    inputs: string[],
+    attributes: Record<string, Attribute> = {},
+    options: { hint?: string; outputs?: number; domain?: string } = {},
+  ): string[] {
     const hint = options.hint ?? opType
     const output = Array.from({ length: options.outputs ?? 1 }, () => this.fresh(hint))
     const attribute = Object.entries(attributes).map(([name, value]) => ({ name, ...value }))

@@ -213,7 +213,13 @@ function maxPooling(ctx: ConversionContext, layer: Layer, [input]: Value[], outp
   const window = numbers(config.poolSize, rank)
   const strides = numbers(config.strides ?? config.poolSize, rank)
   const x = channelsFirst(ctx, input)
-  const pads = padsFor(config.padding, input.shape.slice(0, rank), window, strides, window.map(() => 1))
+  const pads = padsFor(
+    config.padding,
+    input.shape.slice(0, rank),
+    window,
+    strides,
+    window.map(() => 1),
+  )
   const y = ctx.graph.op('MaxPool', [x.name], { kernel_shape: attr.ints(window), strides: attr.ints(strides), pads: attr.ints(pads) }, layer.name)
   return { name: y, shape: outputShape, channelsFirst: true }
 }

@@ -98,7 +98,9 @@ function convertModel(ctx: ConversionContext, model: tfl.LayersModel, input: Val
   const values = new Map<number, Value>([[model.inputs[0].id, input]])
   const outputId = model.outputs[0].id
   let rescaled = false
-  const depths = Object.keys(model.nodesByDepth).map(Number).sort((a, b) => b - a)
+  const depths = Object.keys(model.nodesByDepth)
+    .map(Number)
+    .sort((a, b) => b - a)
   for (const depth of depths) {
     for (const node of model.nodesByDepth[depth]) {
       const layer = node.outboundLayer
@@ -139,7 +141,8 @@ function checkFits(inputShape: number[], width: number, preprocessing: Preproces
       expected = `[${height * w * channels}] or [${height}, ${w}, ${channels}]`
     }
   }
-  if (expected != null) throw new OnnxExportError(`the model takes inputs of shape [${inputShape}], but the ${preprocessing.kind} preprocessing makes ${expected}`)
+  if (expected != null)
+    throw new OnnxExportError(`the model takes inputs of shape [${inputShape}], but the ${preprocessing.kind} preprocessing makes ${expected}`)
   const classes = preprocessing.labels?.length ?? 1
   if (width !== classes) throw new OnnxExportError(`the model gives ${width} values per row, the preprocessing expects ${classes}`)
 }
@@ -153,7 +156,10 @@ function outputSpec(preprocessing: Preprocessing, width: number): TensorSpec {
       description: `The predicted "${preprocessing.labelColumn}" in its original units.`,
     }
   }
-  const shown = preprocessing.labels.slice(0, 20).map((l) => JSON.stringify(l)).join(', ')
+  const shown = preprocessing.labels
+    .slice(0, 20)
+    .map((l) => JSON.stringify(l))
+    .join(', ')
   const more = preprocessing.labels.length > 20 ? `, … (all in metadata "labels")` : ''
   return {
     name: 'probabilities',

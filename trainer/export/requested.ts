@@ -16,7 +16,15 @@ export async function queueRequestedExport(db: Db, bus: EventBus, job: { id: str
   if (!checkpoint) return null
   const options: ExportOptions = { optimize: true, quantization: null }
   const row = await db.export.create({
-    data: { id: newId('export'), jobId: job.id, ownerId: job.ownerId, format, options: options as unknown as Prisma.InputJsonValue, status: 'processing', checkpointId: checkpoint.id },
+    data: {
+      id: newId('export'),
+      jobId: job.id,
+      ownerId: job.ownerId,
+      format,
+      options: options as unknown as Prisma.InputJsonValue,
+      status: 'processing',
+      checkpointId: checkpoint.id,
+    },
   })
   await bus.publish(topics.exportWake, { exportId: row.id })
   return row.id

@@ -35,7 +35,12 @@ export interface ExportRunnerOptions {
 
 /** A file name for downloads: the job's name, the format and the weight type, in safe characters. */
 export function downloadName(jobName: string, format: ExportFormat, options: ExportOptions): string {
-  const base = jobName.normalize('NFKD').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 80) || 'model'
+  const base =
+    jobName
+      .normalize('NFKD')
+      .replace(/[^\w.-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 80) || 'model'
   return `${base}-${format}${options.quantization ? `-${options.quantization}` : ''}.${fileExtensions[format]}`
 }
 

@@ -110,7 +110,9 @@ function outputDense(model: tfl.LayersModel): Layer {
   const [layer] = model.outputLayers
   const activation = (layer.getConfig() as { activation?: unknown }).activation
   if (layer.getClassName() !== 'Dense' || activation !== 'linear') {
-    throw new TfjsExportError(`cannot fold the regression target's mean and std into output layer "${layer.name}" (${layer.getClassName()}): it is not a linear Dense`)
+    throw new TfjsExportError(
+      `cannot fold the regression target's mean and std into output layer "${layer.name}" (${layer.getClassName()}): it is not a linear Dense`,
+    )
   }
   return layer
 }

@@ -105,7 +105,10 @@ export async function exportTfjs(model: tfl.LayersModel, preprocessing: Preproce
 }
 
 /** Topology, training config (when asked and the model was compiled) and float32 weights, through the standard save path. */
-async function saveModel(model: tfl.LayersModel, withTrainingConfig: boolean): Promise<{ topology: TopologyJson; trainingConfig?: tf.io.TrainingConfig; weights: NamedWeight[] }> {
+async function saveModel(
+  model: tfl.LayersModel,
+  withTrainingConfig: boolean,
+): Promise<{ topology: TopologyJson; trainingConfig?: tf.io.TrainingConfig; weights: NamedWeight[] }> {
   let artifacts: tf.io.ModelArtifacts | undefined
   await model.save(
     tf.io.withSaveHandler(async (saved) => {

@@ -53,12 +53,7 @@ export function toOriginalUnits(values: Float32Array, target: { mean: number; st
 }
 
 /** Evaluates `model` on `split` (the test split): the metrics, and for classification the per-class report and confusion matrix. */
-export async function evaluate(
-  model: tfl.LayersModel,
-  split: Split,
-  data: PreparedData,
-  task: Task,
-): Promise<Omit<EvaluationResult, 'checkpointId'>> {
+export async function evaluate(model: tfl.LayersModel, split: Split, data: PreparedData, task: Task): Promise<Omit<EvaluationResult, 'checkpointId'>> {
   const labels: string[] | null = data.preprocessing.labels
   const base = { split: 'test' as const, sampleCount: split.count }
   if (split.count === 0) return { ...base, metrics: {}, perClass: null, confusionMatrix: null, labels: labels ?? null }
@@ -129,7 +124,11 @@ export function classificationReport(
     return { label, precision, recall, f1, support, predictedCount }
   })
   const present = perClass.filter((c) => c.support > 0 || c.predictedCount > 0)
-  const mean = (key: 'precision' | 'recall' | 'f1') => ratio(present.reduce((sum, c) => sum + c[key], 0), present.length)
+  const mean = (key: 'precision' | 'recall' | 'f1') =>
+    ratio(
+      present.reduce((sum, c) => sum + c[key], 0),
+      present.length,
+    )
   return {
     metrics: { accuracy: ratio(correct, actual.length), precision: mean('precision'), recall: mean('recall'), f1: mean('f1') },
     perClass: perClass.map(({ label, precision, recall, f1, support }) => ({ label, precision, recall, f1, support })),

@@ -167,7 +167,17 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
         }
         const rows = order.subarray(batchInEpoch * hp.batchSize, Math.min(train.count, (batchInEpoch + 1) * hp.batchSize))
         const learningRate = learningRateAt(step, { base: hp.learningRate, warmupSteps: hp.warmupSteps, totalSteps: total, schedule: hp.lrSchedule })
-        const values = trainStep({ model, variables, optimizer, split: train, rows, inputShape: data.inputShape, regression, numClasses: data.numClasses ?? 1, learningRate })
+        const values = trainStep({
+          model,
+          variables,
+          optimizer,
+          split: train,
+          rows,
+          inputShape: data.inputShape,
+          regression,
+          numClasses: data.numClasses ?? 1,
+          learningRate,
+        })
         step += 1
         batchInEpoch += 1
         if (!Number.isFinite(values[0])) {
@@ -215,8 +225,7 @@ export async function trainLoop(options: TrainLoopOptions): Promise<TrainLoopRes
     // One rule serves both the best checkpoint and early stopping: an
     // improvement must beat the best by more than earlyStoppingMinDelta (0 by default).
     const delta = config.options.earlyStoppingMinDelta
-    const better =
-      value != null && Number.isFinite(value) && (bestValue == null || (higherIsBetter ? value > bestValue + delta : value < bestValue - delta))
+    const better = value != null && Number.isFinite(value) && (bestValue == null || (higherIsBetter ? value > bestValue + delta : value < bestValue - delta))
     if (better) {
       bestValue = value
       epochsWithoutImprovement = 0
@@ -266,8 +275,7 @@ async function restore(dir: string, model: tfl.LayersModel, optimizer: AdamW): P
   try {
     const saved = loaded.model.weights
     const current = model.weights
-    const mismatch =
-      saved.length !== current.length || saved.some((w, i) => w.shape.join('x') !== current[i].shape.join('x'))
+    const mismatch = saved.length !== current.length || saved.some((w, i) => w.shape.join('x') !== current[i].shape.join('x'))
     if (mismatch) throw new BadInputError(`Checkpoint ${loaded.state.id} does not fit this model: its weights have other shapes`)
     model.setWeights(loaded.model.getWeights())
     if (!loaded.optimizerState) throw new BadInputError(`Checkpoint ${loaded.state.id} has no optimizer state to resume from`)
@@ -307,9 +315,7 @@ function trainStep({ model, variables, optimizer, split, rows, inputShape, regre
       learningRate,
     )
     const out = outputs as unknown as tf.Tensor
-    const metrics = regression
-      ? tf.stack([value, tf.mean(tf.abs(tf.sub(tf.reshape(out, [-1]), ys)))])
-      : tf.stack([value, accuracy(out, ys)])
+    const metrics = regression ? tf.stack([value, tf.mean(tf.abs(tf.sub(tf.reshape(out, [-1]), ys)))]) : tf.stack([value, accuracy(out, ys)])
     out.dispose()
     return metrics
   })
@@ -335,14 +341,7 @@ function accuracy(probabilities: tf.Tensor, labels: tf.Tensor): tf.Scalar {
 }
 
 /** Validation in inference mode, batch by batch, summed on the device and read once. */
-async function validate(
-  model: tfl.LayersModel,
-  data: PreparedData,
-  split: Split,
-  regression: boolean,
-  batchSize: number,
-  targetStd: number,
-): Promise<Metrics> {
+async function validate(model: tfl.LayersModel, data: PreparedData, split: Split, regression: boolean, batchSize: number, targetStd: number): Promise<Metrics> {
   let sums: tf.Tensor | null = null
   for (let start = 0; start < split.count; start += batchSize) {
     const end = Math.min(split.count, start + batchSize)

@@ -24,7 +24,11 @@ export function describeInputs(preprocessing: Preprocessing): ModelInputs {
     case 'tabular':
       return {
         kind: 'tabular',
-        features: preprocessing.features.map((f) => ({ name: f.column, type: f.type, ...(f.type === 'categorical' ? { categories: f.categories ?? [] } : {}) })),
+        features: preprocessing.features.map((f) => ({
+          name: f.column,
+          type: f.type,
+          ...(f.type === 'categorical' ? { categories: f.categories ?? [] } : {}),
+        })),
       }
     case 'image': {
       const { width, height, channels, scale } = preprocessing
@@ -183,7 +187,10 @@ function imageValues({ pixelColumns, width, height, channels }: ImagePreprocessi
     let fieldOf: (j: number) => string
     if (Array.isArray(item)) {
       if (item.length !== pixelColumns.length) {
-        problems.push({ field: at, message: `has ${item.length} pixel values; the model takes ${pixelColumns.length} (${size}, rows of pixels with channels interleaved)` })
+        problems.push({
+          field: at,
+          message: `has ${item.length} pixel values; the model takes ${pixelColumns.length} (${size}, rows of pixels with channels interleaved)`,
+        })
         return []
       }
       values = item
@@ -191,11 +198,15 @@ function imageValues({ pixelColumns, width, height, channels }: ImagePreprocessi
     } else if (isPlainObject(item)) {
       problems.push(...unknownKeys(item, known, pixelColumns, at))
       const missing = pixelColumns.filter((column) => !Object.hasOwn(item, column))
-      if (missing.length > 0) problems.push({ field: at, message: `lacks ${missing.length} of the ${pixelColumns.length} pixel columns: ${quoteList(missing)}` })
+      if (missing.length > 0)
+        problems.push({ field: at, message: `lacks ${missing.length} of the ${pixelColumns.length} pixel columns: ${quoteList(missing)}` })
       values = pixelColumns.map((column) => (Object.hasOwn(item, column) ? item[column] : undefined))
       fieldOf = (j) => fieldPath(at, pixelColumns[j])
     } else {
-      problems.push({ field: at, message: `must be an array of ${pixelColumns.length} pixel values (${size}) or an object with the pixel columns, got ${shown(item)}` })
+      problems.push({
+        field: at,
+        message: `must be an array of ${pixelColumns.length} pixel values (${size}) or an object with the pixel columns, got ${shown(item)}`,
+      })
       return []
     }
     for (let j = 0; j < values.length; j++) {

@@ -162,7 +162,11 @@ export function createTuningController(options: TuningControllerOptions) {
     const ended = trial.completedAt !== null
     if (ended) return
     if (!job || job.deletedAt) {
-      await updateTrial(trial, { status: trial.status === 'pruned' ? 'pruned' : 'cancelled', statusReason: trial.statusReason ?? 'its job was deleted', completedAt: new Date() })
+      await updateTrial(trial, {
+        status: trial.status === 'pruned' ? 'pruned' : 'cancelled',
+        statusReason: trial.statusReason ?? 'its job was deleted',
+        completedAt: new Date(),
+      })
       return
     }
     if (job.status === 'pending' || job.status === 'running' || job.status === 'stopping') {
@@ -173,7 +177,13 @@ export function createTuningController(options: TuningControllerOptions) {
     const intermediate = mergeIntermediate((trial.intermediate as IntermediateValue[] | null) ?? [], await storedIntermediate(job.id, objective.metric))
     // A job that finished before a stop reached it counts as what it is: completed or failed.
     const status: TrialStatus =
-      job.status === 'completed' ? 'completed' : job.status === 'failed' ? 'failed' : trial.status === 'pruned' || trial.status === 'cancelled' ? trial.status : 'cancelled'
+      job.status === 'completed'
+        ? 'completed'
+        : job.status === 'failed'
+          ? 'failed'
+          : trial.status === 'pruned' || trial.status === 'cancelled'
+            ? trial.status
+            : 'cancelled'
     const reason =
       status === 'completed'
         ? null
@@ -187,7 +197,10 @@ export function createTuningController(options: TuningControllerOptions) {
       statusReason: reason,
       metrics: (job.metrics ?? undefined) as Prisma.InputJsonValue | undefined,
       intermediate: intermediate as unknown as Prisma.InputJsonValue,
-      objectiveValue: bestOf(objective.direction, intermediate.map((point) => point.value)),
+      objectiveValue: bestOf(
+        objective.direction,
+        intermediate.map((point) => point.value),
+      ),
       prunedAtStep: status === 'pruned' ? job.step : null,
       prunedAtEpoch: status === 'pruned' ? trial.prunedAtEpoch : null,
       startedAt: job.startedAt,
@@ -197,7 +210,14 @@ export function createTuningController(options: TuningControllerOptions) {
 
   const progressOf = (trial: Trial): TrialProgress => ({
     trialNumber: trial.number,
-    state: trial.status === 'completed' ? 'completed' : trial.status === 'pruned' ? 'pruned' : trial.status === 'running' || trial.status === 'pending' ? 'running' : 'failed',
+    state:
+      trial.status === 'completed'
+        ? 'completed'
+        : trial.status === 'pruned'
+          ? 'pruned'
+          : trial.status === 'running' || trial.status === 'pending'
+            ? 'running'
+            : 'failed',
     intermediate: (trial.intermediate as IntermediateValue[] | null) ?? [],
   })
 
@@ -233,7 +253,10 @@ export function createTuningController(options: TuningControllerOptions) {
       }
       await updateTrial(trial, {
         intermediate: intermediate as unknown as Prisma.InputJsonValue,
-        objectiveValue: bestOf(objective.direction, intermediate.map((point) => point.value)),
+        objectiveValue: bestOf(
+          objective.direction,
+          intermediate.map((point) => point.value),
+        ),
       })
     }
   }
@@ -243,7 +266,9 @@ export function createTuningController(options: TuningControllerOptions) {
     const ids = (tuning.warmStartFrom as string[] | null) ?? []
     if (ids.length === 0) return []
     const space = tuning.parameters as SearchSpace
-    const trials = await db.trial.findMany({ where: { tuningId: { in: ids }, tuning: { ownerId: tuning.ownerId }, status: 'completed', objectiveValue: { not: null } } })
+    const trials = await db.trial.findMany({
+      where: { tuningId: { in: ids }, tuning: { ownerId: tuning.ownerId }, status: 'completed', objectiveValue: { not: null } },
+    })
     const inside = (parameters: ParameterSet) =>
       Object.entries(space).every(([name, spec]) => {
         const value = parameters[name]
@@ -251,7 +276,10 @@ export function createTuningController(options: TuningControllerOptions) {
         return typeof value === 'number' && value >= spec.min && value <= spec.max
       })
     return trials
-      .map((trial) => ({ parameters: Object.fromEntries(Object.keys(space).map((name) => [name, (trial.parameters as ParameterSet)[name]])), value: trial.objectiveValue }))
+      .map((trial) => ({
+        parameters: Object.fromEntries(Object.keys(space).map((name) => [name, (trial.parameters as ParameterSet)[name]])),
+        value: trial.objectiveValue,
+      }))
       .filter((trial) => inside(trial.parameters))
       .map((trial) => ({ ...trial, state: 'completed' as const }))
   }
@@ -294,16 +322,28 @@ export function createTuningController(options: TuningControllerOptions) {
     const completed = trials.filter((trial) => trial.status === 'completed' && trial.objectiveValue !== null)
     if (objective.target !== null) {
       const reached = completed.find((trial) => !better(objective.direction, objective.target as number, trial.objectiveValue as number))
-      if (reached) return { status: 'completed' as const, endReason: `objective.target ${objective.target} reached by trial ${reached.number} (${objective.metric} ${reached.objectiveValue})` }
+      if (reached)
+        return {
+          status: 'completed' as const,
+          endReason: `objective.target ${objective.target} reached by trial ${reached.number} (${objective.metric} ${reached.objectiveValue})`,
+        }
     }
     const lastError = failed.at(-1)?.statusReason ?? 'no reason recorded'
     if (strategy.maxFailedTrials !== null && failed.length >= strategy.maxFailedTrials) {
-      return { status: 'failed' as const, endReason: null, error: `${failed.length} trials failed (strategy.maxFailedTrials is ${strategy.maxFailedTrials}); the last: ${lastError}` }
+      return {
+        status: 'failed' as const,
+        endReason: null,
+        error: `${failed.length} trials failed (strategy.maxFailedTrials is ${strategy.maxFailedTrials}); the last: ${lastError}`,
+      }
     }
     const open = trials.filter((trial) => activeTrialStatuses.includes(trial.status as TrialStatus) || (trial.jobId !== null && trial.completedAt === null))
     if (trials.length < strategy.maxTrials || open.length > 0) return null
     if (completed.length > 0) return { status: 'completed' as const, endReason: null }
-    return { status: 'failed' as const, endReason: null, error: `No trial completed: ${failed.length} of ${trials.length} failed, ${trials.length - failed.length} were pruned or cancelled; the last failure: ${lastError}` }
+    return {
+      status: 'failed' as const,
+      endReason: null,
+      error: `No trial completed: ${failed.length} of ${trials.length} failed, ${trials.length - failed.length} were pruned or cancelled; the last failure: ${lastError}`,
+    }
   }
 
   /** Trials that may be open at once: parallelTrials, and no more than the instance type can run. */
@@ -352,7 +392,17 @@ export function createTuningController(options: TuningControllerOptions) {
       (
         await db.job.findMany({
           where: { id: { in: jobIds } },
-          select: { id: true, status: true, metrics: true, step: true, totalEpochs: true, startedAt: true, completedAt: true, errorMessage: true, deletedAt: true },
+          select: {
+            id: true,
+            status: true,
+            metrics: true,
+            step: true,
+            totalEpochs: true,
+            startedAt: true,
+            completedAt: true,
+            errorMessage: true,
+            deletedAt: true,
+          },
         })
       ).map((job) => [job.id, job]),
     )
@@ -429,7 +479,9 @@ export function createTuningController(options: TuningControllerOptions) {
       closed.abort()
       subscription?.unsubscribe()
       for (const id of [...held.keys()]) release(id)
-      await db.tuningJob.updateMany({ where: { workerId, status: { in: activeTuningStatuses } }, data: { workerId: null } }).catch((error: unknown) => logger.warn({ err: error }, 'could not release tunings'))
+      await db.tuningJob
+        .updateMany({ where: { workerId, status: { in: activeTuningStatuses } }, data: { workerId: null } })
+        .catch((error: unknown) => logger.warn({ err: error }, 'could not release tunings'))
     },
   }
 }

@@ -101,7 +101,10 @@ export function parameterSetAt(dimensions: readonly Dimension[], coordinates: re
 
 /** A uniformly random point of the space. */
 export function randomParameterSet(dimensions: readonly Dimension[], random: () => number): ParameterSet {
-  return parameterSetAt(dimensions, dimensions.map((dimension) => uniformCoordinate(dimension, random)))
+  return parameterSetAt(
+    dimensions,
+    dimensions.map((dimension) => uniformCoordinate(dimension, random)),
+  )
 }
 
 /** murmur3's 32-bit finaliser: nearby inputs give unrelated outputs. */

@@ -8,7 +8,11 @@ export const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI)
 /** log erfc(x) for x ≥ 0: Numerical Recipes' erfcc (fractional error < 1.2e-7 everywhere), kept in log form. */
 function logErfc(x: number): number {
   const t = 1 / (1 + 0.5 * x)
-  const poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+  const poly =
+    -1.26551223 +
+    t *
+      (1.00002368 +
+        t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
   return Math.log(t) - x * x + poly
 }
 

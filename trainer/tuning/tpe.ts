@@ -121,7 +121,9 @@ function buildEstimator(dimensions: readonly Dimension[], points: readonly numbe
   const weights = raw.map((w) => w / total)
   const axes = dimensions.map((dimension, d) => {
     const observed = points.map((point) => point[d])
-    return dimension.kind === 'categorical' ? categoricalKernels(dimension.values.length, observed) : numericKernels(dimension, observed, multivariate, dimensions.length)
+    return dimension.kind === 'categorical'
+      ? categoricalKernels(dimension.values.length, observed)
+      : numericKernels(dimension, observed, multivariate, dimensions.length)
   })
   return { weights, logWeights: weights.map(Math.log), axes }
 }
@@ -167,7 +169,13 @@ function logDensity(estimator: ParzenEstimator, point: readonly number[]): numbe
 }
 
 /** The candidate drawn from l(x) that maximises log l(x) − log g(x). */
-function bestCandidate(dimensions: readonly Dimension[], good: readonly number[][], bad: readonly number[][], options: TpeOptions, random: () => number): number[] {
+function bestCandidate(
+  dimensions: readonly Dimension[],
+  good: readonly number[][],
+  bad: readonly number[][],
+  options: TpeOptions,
+  random: () => number,
+): number[] {
   const below = buildEstimator(dimensions, good, options.multivariate)
   const above = buildEstimator(dimensions, bad, options.multivariate)
   let best: number[] = []

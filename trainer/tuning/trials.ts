@@ -35,7 +35,8 @@ export function trialConfig(tuning: Pick<TuningJob, 'name' | 'baseConfig' | 'obj
 /** Why a trial cannot become a job (a parameter combination the job rules refuse, the dataset gone, no capacity), or its planned training. */
 async function planTrial(ctx: TrialContext, tuning: TuningJob, config: JobConfig) {
   const problems = crossFieldProblems(config)
-  if (problems.length > 0) return { problem: `these hyperparameters are invalid together: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}` } as const
+  if (problems.length > 0)
+    return { problem: `these hyperparameters are invalid together: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}` } as const
   const dataset = await ctx.db.dataset.findFirst({ where: { id: config.dataset.id, ownerId: tuning.ownerId }, select: { rowCount: true } })
   if (!dataset) return { problem: `dataset ${config.dataset.id} no longer exists` } as const
   const instanceType = ctx.instanceTypes.find((type) => type.name === config.resources.instanceType)
@@ -58,7 +59,17 @@ export async function createTrial(ctx: TrialContext, tuning: TuningJob, number: 
   }
   const { instanceType, plan } = planned
   const jobId = newId('job')
-  const row = newJobRow({ id: jobId, ownerId: tuning.ownerId, config, instanceType, totalSteps: plan.steps.total, durationSeconds: plan.durationSeconds, estimate: undefined, origin: { tuningId: tuning.id }, now })
+  const row = newJobRow({
+    id: jobId,
+    ownerId: tuning.ownerId,
+    config,
+    instanceType,
+    totalSteps: plan.steps.total,
+    durationSeconds: plan.durationSeconds,
+    estimate: undefined,
+    origin: { tuningId: tuning.id },
+    now,
+  })
   const [job, created] = await ctx.db.$transaction([
     ctx.db.job.create({ data: row, include: { owner: { select: { name: true } } } }),
     ctx.db.trial.create({ data: { ...trial, jobId, status: 'pending' } }),
@@ -72,7 +83,8 @@ export async function createTrial(ctx: TrialContext, tuning: TuningJob, number: 
 export async function stopTrialJob(ctx: TrialContext, jobId: string, reason: string): Promise<void> {
   const now = new Date()
   const cancelled = await ctx.db.job.updateMany({ where: { id: jobId, status: 'pending' }, data: { status: 'cancelled', stoppedAt: now, completedAt: now } })
-  const stopping = cancelled.count === 1 ? cancelled : await ctx.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
+  const stopping =
+    cancelled.count === 1 ? cancelled : await ctx.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
   if (stopping.count === 0) return
   await ctx.db.jobLog.create({ data: { jobId, level: 'info', severity: logSeverity.info, message: reason, timestamp: now } })
   if (cancelled.count === 0) await ctx.bus.publish(trainingTopics.trainerStop, { type: 'trainer.stop', jobId } satisfies TrainerStopEvent)

@@ -89,7 +89,10 @@ async function train(spec: TrainingSpec) {
     checkpoint: (info) => send({ type: 'checkpoint', info }),
     stopRequested: () => stopReason,
   }
-  reporter.log('info', `TensorFlow.js backend: ${backend.name}${backend.fallbackKernels.length ? ` (kernels running on cpu: ${backend.fallbackKernels.join(', ')})` : ''}`)
+  reporter.log(
+    'info',
+    `TensorFlow.js backend: ${backend.name}${backend.fallbackKernels.length ? ` (kernels running on cpu: ${backend.fallbackKernels.join(', ')})` : ''}`,
+  )
   for (const note of backend.notes) reporter.log('debug', note)
 
   const rows = await loadRows(spec.dataset.file, spec.dataset.format as Parameters<typeof loadRows>[1])
@@ -107,7 +110,13 @@ async function train(spec: TrainingSpec) {
   })
   for (const warning of data.warnings) reporter.log('warn', warning)
   const stepsPerEpoch = Math.max(1, Math.ceil(data.train.count / config.hyperparameters.batchSize))
-  send({ type: 'data', train: data.train.count, validation: data.validation.count, test: data.test.count, totalSteps: stepsPerEpoch * config.hyperparameters.epochs })
+  send({
+    type: 'data',
+    train: data.train.count,
+    validation: data.validation.count,
+    test: data.test.count,
+    totalSteps: stepsPerEpoch * config.hyperparameters.epochs,
+  })
   reporter.log('info', `Data: ${data.train.count} training, ${data.validation.count} validation and ${data.test.count} test rows (seed ${config.options.seed})`)
 
   await mkdir(spec.checkpointDir, { recursive: true })

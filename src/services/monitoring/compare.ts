@@ -89,7 +89,9 @@ export function createComparison(deps: { db: Db; jobs: JobService }) {
       if (repeated.length > 0) problems.push({ field, message: `lists ${repeated.join(', ')} more than once` })
       if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
 
-      const found = await Promise.all(ids.map((id) => jobs.get(principal, id).catch((error: unknown) => (error instanceof NotFoundError ? id : Promise.reject(error)))))
+      const found = await Promise.all(
+        ids.map((id) => jobs.get(principal, id).catch((error: unknown) => (error instanceof NotFoundError ? id : Promise.reject(error)))),
+      )
       const missing = found.filter((entry): entry is string => typeof entry === 'string')
       if (missing.length > 0) {
         const names = missing.map((id) => JSON.stringify(id)).join(', ')

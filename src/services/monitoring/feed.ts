@@ -3,7 +3,17 @@
 import type { Db } from '../../infra/db.ts'
 import type { EventBus } from '../../infra/event-bus.ts'
 import { endedStatuses, type JobView } from '../../domain/views.ts'
-import { logSeverity, topics, trainingTopics, type JobLogEvent, type JobLogView, type JobMetricsEvent, type JobUpdatedEvent, type LogLevel, type MetricPointView } from '../../events/index.ts'
+import {
+  logSeverity,
+  topics,
+  trainingTopics,
+  type JobLogEvent,
+  type JobLogView,
+  type JobMetricsEvent,
+  type JobUpdatedEvent,
+  type LogLevel,
+  type MetricPointView,
+} from '../../events/index.ts'
 import type { Principal } from '../auth.ts'
 import type { JobService } from '../jobs.ts'
 import { checkMetricNames, type ParamNames } from './inputs.ts'
@@ -145,7 +155,10 @@ export function createFeed(deps: { db: Db; bus: EventBus; jobs: JobService }) {
         counted = true
       }
       // A loop ends when the bus closes (the server is stopping): so does the feed.
-      for (const loop of loops) void loop().finally(() => queue.end()).catch(() => {})
+      for (const loop of loops)
+        void loop()
+          .finally(() => queue.end())
+          .catch(() => {})
 
       // Read after subscribing, so that no change between this read and the first event is lost.
       let current: JobView

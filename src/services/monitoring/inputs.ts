@@ -27,7 +27,10 @@ export async function checkMetricNames(db: Db, job: JobView, names: readonly str
     const invalid = unknown.filter((name) => !stored.includes(name))
     if (invalid.length > 0) {
       const valid = [...known, ...stored.filter((name) => !known.includes(name)).sort()]
-      problems.push({ field, message: `unknown metric ${invalid.map((n) => JSON.stringify(n)).join(', ')} for this ${job.model.task} job; valid names: ${valid.join(', ')}` })
+      problems.push({
+        field,
+        message: `unknown metric ${invalid.map((n) => JSON.stringify(n)).join(', ')} for this ${job.model.task} job; valid names: ${valid.join(', ')}`,
+      })
     }
   }
   if (problems.length > 0) throw InvalidInputError.fromProblems(problems)

@@ -61,7 +61,12 @@ export function createMetricReads(deps: { db: Db; reads: ReadStore; jobs: JobSer
      * Series with no points are left out, except names asked for by name
      * (empty arrays).
      */
-    async metricHistory(principal: Principal, jobId: string, query: MetricQuery, params: ParamNames<keyof MetricQuery> = {}): Promise<Record<string, SeriesPoint[]>> {
+    async metricHistory(
+      principal: Principal,
+      jobId: string,
+      query: MetricQuery,
+      params: ParamNames<keyof MetricQuery> = {},
+    ): Promise<Record<string, SeriesPoint[]>> {
       const job = await jobs.get(principal, jobId)
       checkIntRange(query.maxPoints, maxPointsRange, params.maxPoints ?? 'maxPoints')
       const names = query.names ? await checkMetricNames(db, job, query.names, params.names ?? 'names') : undefined

@@ -2,17 +2,10 @@
 // layer needs it to train). dW = patchesᵀ · dy, computed as (dyᵀ · patches)ᵀ so
 // that the big product runs through wasm's fast untransposed BatchMatMul; dy is
 // transposed by the stock wasm Transpose and the small result in JS.
-import {
-  backend_util,
-  Conv2DBackpropFilter,
-  type Conv2DBackpropFilterAttrs,
-  type KernelConfig,
-} from '@tensorflow/tfjs-core'
+import { backend_util, Conv2DBackpropFilter, type Conv2DBackpropFilterAttrs, type KernelConfig } from '@tensorflow/tfjs-core'
 import { runOnCpu } from './cpu-fallback.ts'
 import { convGeometry, im2col, imagesPerChunk, patchSize } from './im2col.ts'
-import {
-  allocate, attrsOf, copyRange, heapF32, input, matMul, offsetOf, release, reshaped, transpose2d, wasmBackend, type KernelArgs,
-} from './wasm-heap.ts'
+import { allocate, attrsOf, copyRange, heapF32, input, matMul, offsetOf, release, reshaped, transpose2d, wasmBackend, type KernelArgs } from './wasm-heap.ts'
 
 function conv2DBackpropFilter(args: KernelArgs) {
   const backend = wasmBackend(args)
@@ -21,8 +14,7 @@ function conv2DBackpropFilter(args: KernelArgs) {
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrsOf<Conv2DBackpropFilterAttrs>(args)
   // Keras-style models here are channels-last; the rare NCHW call stays correct on cpu.
   if (dataFormat === 'NCHW') return runOnCpu(Conv2DBackpropFilter, args)
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast')
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast')
   const g = convGeometry(info)
   const K = patchSize(g)
   const positions = g.outHeight * g.outWidth

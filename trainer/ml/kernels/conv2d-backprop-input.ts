@@ -2,15 +2,22 @@
 // gradients dy · Wᵀ run through wasm's fast untransposed BatchMatMul, then each
 // patch value is added back onto the image position it came from. Stock wasm has
 // this kernel as direct loops, which this replaces (see the report's timings).
-import {
-  backend_util,
-  Conv2DBackpropInput,
-  type Conv2DBackpropInputAttrs,
-  type KernelConfig,
-} from '@tensorflow/tfjs-core'
+import { backend_util, Conv2DBackpropInput, type Conv2DBackpropInputAttrs, type KernelConfig } from '@tensorflow/tfjs-core'
 import { col2imAdd, convGeometry, imagesPerChunk, patchSize } from './im2col.ts'
 import {
-  allocate, attrsOf, copyRange, heapF32, input, matMul, offsetOf, release, reshaped, runStock, transpose2d, wasmBackend, type KernelArgs,
+  allocate,
+  attrsOf,
+  copyRange,
+  heapF32,
+  input,
+  matMul,
+  offsetOf,
+  release,
+  reshaped,
+  runStock,
+  transpose2d,
+  wasmBackend,
+  type KernelArgs,
 } from './wasm-heap.ts'
 
 function conv2DBackpropInput(args: KernelArgs) {
@@ -21,7 +28,15 @@ function conv2DBackpropInput(args: KernelArgs) {
   // The stock kernel handles channels-first; Keras-style models here are channels-last.
   if (dataFormat === 'NCHW') return runStock(Conv2DBackpropInput, backend, args.inputs, args.attrs)
   const info = backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast')
+    inputShape,
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  )
   const g = convGeometry(info)
   const K = patchSize(g)
   const positions = g.outHeight * g.outWidth

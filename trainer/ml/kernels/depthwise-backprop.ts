@@ -39,8 +39,7 @@ function depthwiseBackpropFilter(args: KernelArgs) {
   const x = input(args, 'x')
   const dy = input(args, 'dy')
   const { strides, dilations, pad, dimRoundingMode, filterShape } = attrsOf<DepthwiseConv2dNativeBackpropFilterAttrs>(args)
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true)
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true)
   const multiplier = info.outChannels / info.inChannels
 
   const out = allocate(backend, filterShape)
@@ -60,8 +59,7 @@ function depthwiseBackpropInput(args: KernelArgs) {
   const dy = input(args, 'dy')
   const filter = input(args, 'filter')
   const { strides, dilations, pad, dimRoundingMode, inputShape } = attrsOf<DepthwiseConv2dNativeBackpropInputAttrs>(args)
-  const info = backend_util.computeConv2DInfo(
-    inputShape, filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, true)
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, dilations, pad, dimRoundingMode, true)
   const multiplier = info.outChannels / info.inChannels
 
   const out = allocate(backend, inputShape)

@@ -93,7 +93,9 @@ function forEachRun(g: ConvGeometry, first: number, count: number, visit: RunVis
 /** Writes the patches of images [first, first+count) of `image` into `patches` (rows = output positions). */
 export function im2col(heap: Float32Array, imageOffset: number, patchOffset: number, g: ConvGeometry, first: number, count: number): void {
   forEachRun(
-    g, first, count,
+    g,
+    first,
+    count,
     (patchAt, imageAt, length) => {
       const dst = patchOffset + patchAt
       const src = imageOffset + imageAt
@@ -110,7 +112,9 @@ export function im2col(heap: Float32Array, imageOffset: number, patchOffset: num
 /** The adjoint of im2col: adds every patch value back onto the image position it came from. */
 export function col2imAdd(heap: Float32Array, patchOffset: number, imageOffset: number, g: ConvGeometry, first: number, count: number): void {
   forEachRun(
-    g, first, count,
+    g,
+    first,
+    count,
     (patchAt, imageAt, length) => {
       const src = patchOffset + patchAt
       const dst = imageOffset + imageAt

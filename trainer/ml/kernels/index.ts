@@ -51,7 +51,8 @@ export function registerWasmKernels(): WasmKernelRegistration {
     tf.registerKernel(config)
   }
   const ours = new Set(WASM_KERNELS.map((k) => k.kernelName))
-  const missing = tf.getKernelsForBackend('cpu')
+  const missing = tf
+    .getKernelsForBackend('cpu')
     .map((k) => k.kernelName)
     .filter((name) => !stockNames.has(name) && !ours.has(name))
     .sort()

@@ -78,12 +78,7 @@ export function captureStockKernel(kernelName: string): void {
 }
 
 /** Runs a stock wasm kernel (as shipped by tfjs-backend-wasm, even when ours is registered under its name). */
-export function runStock(
-  kernelName: string,
-  backend: BackendWasm,
-  inputs: tf.NamedTensorInfoMap,
-  attrs: tf.NamedAttrMap = {},
-): tf.TensorInfo {
+export function runStock(kernelName: string, backend: BackendWasm, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): tf.TensorInfo {
   const kernel = stock.get(kernelName)
   // Capturing now could pick up our own replacement and recurse forever.
   if (kernel == null) throw new Error(`stock wasm ${kernelName} was not captured before the project's kernels were registered`)

@@ -55,8 +55,7 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
       const flat = tf.reshape(x, [batch * length, dim])
       const qkv = tf.add(tf.matMul(flat, this.qkvKernel!.read()), this.qkvBias!.read())
       // [batch·length, dim] → [batch·heads, length, headDim]
-      const split = (t: tf.Tensor) =>
-        tf.reshape(tf.transpose(tf.reshape(t, [batch, length, heads, headDim]), [0, 2, 1, 3]), [batch * heads, length, headDim])
+      const split = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [batch, length, heads, headDim]), [0, 2, 1, 3]), [batch * heads, length, headDim])
       const [q, k, v] = tf.split(qkv, 3, 1).map(split)
       const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(headDim))
       // Padding keys get a large negative score so softmax gives them ~0 weight.
