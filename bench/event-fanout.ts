@@ -25,7 +25,7 @@ import { createClient, type Client } from 'graphql-ws'
 import WebSocket from 'ws'
 import { buildApp, type App } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
-import { trainingTopics, type JobMetricsEvent, type MetricPointView } from '../src/events/index.ts'
+import { topics, type JobMetricsEvent, type MetricPointView, type Topic } from '../src/events/index.ts'
 import { createEventBus, type EventBus } from '../src/infra/event-bus.ts'
 import { machine, median, numberOption, table } from './lib.ts'
 
@@ -116,7 +116,7 @@ function metricsEvent(ownerId: string, jobId: string, step: number): JobMetricsE
 }
 
 /** 200 plain bus listeners, as the monitoring service subscribes, with nothing after them. */
-async function openBusListeners(bus: EventBus, topic: string, receive: Receive): Promise<() => Promise<void>> {
+async function openBusListeners(bus: EventBus, topic: Topic<JobMetricsEvent>, receive: Receive): Promise<() => Promise<void>> {
   // With a signal, as the monitoring service subscribes (the bus then combines it with its own per subscription).
   const stop = new AbortController()
   const iterators = await Promise.all(Array.from({ length: subscribers }, () => bus.subscribe<JobMetricsEvent>(topic, stop.signal)))
@@ -269,11 +269,11 @@ function configurations(failures: unknown[]): Configuration[] {
       async open(receive) {
         const bus = await createEventBus(undefined)
         const jobId = 'job-fanout-bare'
-        const close = await openBusListeners(bus, trainingTopics.jobMetrics(jobId), receive)
+        const close = await openBusListeners(bus, topics.jobMetrics(jobId), receive)
         return {
           ownerId: 'user-bench',
           jobId,
-          publish: (event) => bus.publish(trainingTopics.jobMetrics(jobId), event),
+          publish: (event) => bus.publish(topics.jobMetrics(jobId), event),
           close: () => close().finally(() => bus.close()),
         }
       },
@@ -291,7 +291,7 @@ function configurations(failures: unknown[]): Configuration[] {
           })
           return {
             ...server,
-            publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event),
+            publish: (event) => bus.publish(topics.jobMetrics(server.jobId), event),
             close: () => close().finally(() => server.app.stop()),
           }
         },
@@ -306,7 +306,7 @@ function configurations(failures: unknown[]): Configuration[] {
         const close = openSseClients(server.url, server.jobId, receive, failures)
         return {
           ...server,
-          publish: (event) => bus.publish(trainingTopics.jobMetrics(server.jobId), event),
+          publish: (event) => bus.publish(topics.jobMetrics(server.jobId), event),
           close: () => close().finally(() => server.app.stop()),
         }
       },
@@ -318,11 +318,11 @@ function configurations(failures: unknown[]): Configuration[] {
         // The listeners share one connection, as the API process does; the trainer has its own.
         const [bus, trainer] = await Promise.all([createEventBus(redisUrl), createEventBus(redisUrl)])
         const jobId = `job-fanout-bare-${process.pid}`
-        const close = await openBusListeners(bus, trainingTopics.jobMetrics(jobId), receive)
+        const close = await openBusListeners(bus, topics.jobMetrics(jobId), receive)
         return {
           ownerId: 'user-bench',
           jobId,
-          publish: (event) => trainer.publish(trainingTopics.jobMetrics(jobId), event),
+          publish: (event) => trainer.publish(topics.jobMetrics(jobId), event),
           close: () => close().finally(() => Promise.all([bus.close(), trainer.close()])),
         }
       },
@@ -340,7 +340,7 @@ function configurations(failures: unknown[]): Configuration[] {
           })
           return {
             ...server,
-            publish: (event) => trainer.publish(trainingTopics.jobMetrics(server.jobId), event),
+            publish: (event) => trainer.publish(topics.jobMetrics(server.jobId), event),
             close: () => close().finally(() => Promise.all([trainer.close(), server.app.stop()])),
           }
         },

@@ -11,7 +11,7 @@ import type { EventBus } from '../src/infra/event-bus.ts'
 import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { Storage } from '../src/infra/storage.ts'
 import type { InstanceType } from '../src/domain/instance-types.ts'
-import { logSeverity, trainingTopics, type TrainerStopEvent } from '../src/events/index.ts'
+import { logSeverity, topics, type TrainerStopEvent } from '../src/events/index.ts'
 import { claimNextJob } from './queue.ts'
 import { refreshQueueEstimates } from './estimates.ts'
 import { runJob, type RunningJob } from './runner.ts'
@@ -150,8 +150,8 @@ export function createTrainer(options: TrainerOptions): Trainer {
       logger.info({ backend }, 'TensorFlow.js backend')
       // A wake-up during a pass makes the pass look again before it ends (exhaustMap drops it otherwise).
       wake$.subscribe(() => (woken = true))
-      await listen<unknown>(bus, trainingTopics.trainerWake, closed.signal, logger, () => wake$.next())
-      await listen<TrainerStopEvent>(bus, trainingTopics.trainerStop, closed.signal, logger, (event) => running.get(event.jobId)?.stop('stop'))
+      await listen<unknown>(bus, topics.trainerWake, closed.signal, logger, () => wake$.next())
+      await listen<TrainerStopEvent>(bus, topics.trainerStop, closed.signal, logger, (event) => running.get(event.jobId)?.stop('stop'))
       subscription = runPasses({ pollMs, wake$, pass: schedule, logger, what: 'scheduling' })
       await tunings.start()
       await exports.start()

@@ -5,6 +5,7 @@ import { EMPTY, from, merge, timer, type Observable, type Subscription } from 'r
 import { catchError, exhaustMap } from 'rxjs/operators'
 import type { Logger } from 'pino'
 import type { EventBus } from '../src/infra/event-bus.ts'
+import type { Topic } from '../src/events/index.ts'
 
 /** Runs `pass` now, every `pollMs`, and on `wake$`; a failed pass is logged and the next one runs as usual. */
 export function runPasses(options: { pollMs: number; wake$: Observable<void>; pass: () => Promise<void>; logger: Logger; what: string }): Subscription {
@@ -24,7 +25,7 @@ export function runPasses(options: { pollMs: number; wake$: Observable<void>; pa
 }
 
 /** Calls `handle` with every event of `topic` until `signal` aborts. */
-export async function listen<T>(bus: EventBus, topic: string, signal: AbortSignal, logger: Logger, handle: (event: T) => void): Promise<void> {
+export async function listen<T>(bus: EventBus, topic: Topic<T>, signal: AbortSignal, logger: Logger, handle: (event: T) => void): Promise<void> {
   const events = await bus.subscribe<T>(topic, signal)
   void (async () => {
     for await (const event of events) handle(event)

@@ -3,7 +3,7 @@
 // batches (one transaction per flush, not one write per step).
 import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { EventBus } from '../src/infra/event-bus.ts'
-import { logSeverity, trainingTopics, type JobLogEvent, type JobLogView, type JobMetricsEvent, type MetricPointView } from '../src/events/index.ts'
+import { logSeverity, topics, type JobLogEvent, type JobLogView, type JobMetricsEvent, type MetricPointView, type Topic } from '../src/events/index.ts'
 import type { Logger } from 'pino'
 
 /** Metric events go out at most this often per job (a few steps per event for fast models). */
@@ -17,7 +17,7 @@ export function createRecorder(deps: { history: HistoryWriter; bus: EventBus; lo
   let publishTimer: NodeJS.Timeout | undefined
   let writing: Promise<void> = Promise.resolve()
 
-  const publish = (topic: string, payload: unknown) =>
+  const publish = <T>(topic: Topic<T>, payload: NoInfer<T>) =>
     bus.publish(topic, payload).catch((error: unknown) => logger.warn({ err: error, jobId }, 'could not publish a training event'))
 
   function publishMetrics() {
@@ -25,7 +25,7 @@ export function createRecorder(deps: { history: HistoryWriter; bus: EventBus; lo
     if (unpublished.length === 0) return
     const event: JobMetricsEvent = { type: 'job.metrics', ownerId, jobId, points: unpublished, emittedAt: new Date().toISOString() }
     unpublished = []
-    void publish(trainingTopics.jobMetrics(jobId), event)
+    void publish(topics.jobMetrics(jobId), event)
   }
 
   return {
@@ -36,7 +36,7 @@ export function createRecorder(deps: { history: HistoryWriter; bus: EventBus; lo
       const view: JobLogView = { timestamp: at.toISOString(), level: entry.level, message: entry.message, step: entry.step, epoch, metrics: entry.metrics }
       logs.push({ ...view, at })
       const event: JobLogEvent = { type: 'job.log', ownerId, jobId, log: view, emittedAt: new Date().toISOString() }
-      void publish(trainingTopics.jobLogs(jobId), event)
+      void publish(topics.jobLogs(jobId), event)
     },
 
     metrics(step: number, epoch: number, values: Record<string, number>, at: number) {

@@ -1,22 +1,54 @@
 // Topic names and payloads of the event bus, shared by the API and the
-// trainer. Payloads are plain JSON (ISO strings, no Dates).
+// trainer, in one typed map: a topic carries the type of its payload, so
+// `bus.publish(topic, payload)` and `bus.subscribe(topic)` are checked by the
+// compiler. Payloads are plain JSON (ISO strings, no Dates).
 import type { JobView } from '../domain/views.ts'
 import type { TuningView } from '../domain/tuning-view.ts'
 import type { ExportView } from '../domain/exports.ts'
 
+declare const payloadType: unique symbol
+
+/** A bus topic whose events carry payloads of type `T` (a string at run time). */
+export type Topic<T> = string & { readonly [payloadType]: T }
+
+/** Names a topic with the type of its payload; the map below uses it for every topic there is. */
+export function defineTopic<T>(name: string): Topic<T> {
+  return name as Topic<T>
+}
+
 export const topics = {
   /** Every change of one job. */
-  job: (jobId: string) => `job.${jobId}`,
+  job: (jobId: string) => defineTopic<JobUpdatedEvent>(`job.${jobId}`),
   /** Every change of any job a user owns. */
-  userJobs: (userId: string) => `user.${userId}.jobs`,
+  userJobs: (userId: string) => defineTopic<JobUpdatedEvent>(`user.${userId}.jobs`),
+  /** Metric points of one job, in step order, a few steps per event. */
+  jobMetrics: (jobId: string) => defineTopic<JobMetricsEvent>(`job.${jobId}.metrics`),
+  /** Log lines of one job, one per event. */
+  jobLogs: (jobId: string) => defineTopic<JobLogEvent>(`job.${jobId}.logs`),
   /** Every change of one tuning: a trial suggested, reporting, pruned or ended; the tuning's state. */
-  tuning: (tuningId: string) => `tuning.${tuningId}`,
-  /** Sent by the API when a tuning is created or asked to stop, so that a trainer looks at once. */
-  tuningWake: 'tuning.wake',
+  tuning: (tuningId: string) => defineTopic<TuningUpdatedEvent>(`tuning.${tuningId}`),
   /** Every change of one export (processing → completed | failed). */
-  export: (exportId: string) => `export.${exportId}`,
+  export: (exportId: string) => defineTopic<ExportUpdatedEvent>(`export.${exportId}`),
+  /** Sent by the API when jobs are queued or stopped, so that trainers look at once instead of at their next poll. */
+  trainerWake: defineTopic<WakeEvent>('trainer.wake'),
+  /** Sent when a running job is asked to stop; the trainer holding it stops it at the next step. */
+  trainerStop: defineTopic<TrainerStopEvent>('trainer.stop'),
+  /** Sent by the API when a tuning is created or asked to stop, so that a trainer looks at once. */
+  tuningWake: defineTopic<WakeEvent>('tuning.wake'),
   /** Sent by the API when an export is asked for, so that a trainer starts it at once. */
-  exportWake: 'export.wake',
+  exportWake: defineTopic<WakeEvent>('export.wake'),
+}
+
+/** What a wake-up names (for logs); the receiver looks at the database either way. */
+export interface WakeEvent {
+  jobId?: string
+  tuningId?: string
+  exportId?: string
+}
+
+/** The one thing every bus can do that publishers need; lets publish helpers take any bus. */
+export interface Publisher {
+  publish<T>(topic: Topic<T>, payload: NoInfer<T>): Promise<void>
 }
 
 export interface ExportUpdatedEvent {
@@ -25,9 +57,8 @@ export interface ExportUpdatedEvent {
   export: ExportView
 }
 
-export async function publishExportUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, view: ExportView): Promise<void> {
-  const event: ExportUpdatedEvent = { type: 'export.updated', ownerId, export: view }
-  await bus.publish(topics.export(view.id), event)
+export async function publishExportUpdated(bus: Publisher, ownerId: string, view: ExportView): Promise<void> {
+  await bus.publish(topics.export(view.id), { type: 'export.updated', ownerId, export: view })
 }
 
 export interface TuningUpdatedEvent {
@@ -36,13 +67,8 @@ export interface TuningUpdatedEvent {
   tuning: TuningView
 }
 
-export async function publishTuningUpdated(
-  bus: { publish(topic: string, payload: unknown): Promise<void> },
-  ownerId: string,
-  tuning: TuningView,
-): Promise<void> {
-  const event: TuningUpdatedEvent = { type: 'tuning.updated', ownerId, tuning }
-  await bus.publish(topics.tuning(tuning.id), event)
+export async function publishTuningUpdated(bus: Publisher, ownerId: string, tuning: TuningView): Promise<void> {
+  await bus.publish(topics.tuning(tuning.id), { type: 'tuning.updated', ownerId, tuning })
 }
 
 export interface JobUpdatedEvent {
@@ -52,20 +78,9 @@ export interface JobUpdatedEvent {
 }
 
 /** Publishes a job's new state to its own topic and to its owner's (API and trainer alike). */
-export async function publishJobUpdated(bus: { publish(topic: string, payload: unknown): Promise<void> }, ownerId: string, job: JobView): Promise<void> {
+export async function publishJobUpdated(bus: Publisher, ownerId: string, job: JobView): Promise<void> {
   const event: JobUpdatedEvent = { type: 'job.updated', ownerId, job }
   await Promise.all([bus.publish(topics.job(job.id), event), bus.publish(topics.userJobs(ownerId), event)])
-}
-
-export const trainingTopics = {
-  /** Metric points of one job, in step order, a few steps per event. */
-  jobMetrics: (jobId: string) => `job.${jobId}.metrics`,
-  /** Log lines of one job, one per event. */
-  jobLogs: (jobId: string) => `job.${jobId}.logs`,
-  /** Sent by the API when jobs are queued or stopped, so that trainers look at once instead of at their next poll. */
-  trainerWake: 'trainer.wake',
-  /** Sent by the API when a user stops a running job; the trainer holding it stops it at the next step. */
-  trainerStop: 'trainer.stop',
 }
 
 /** One stored metric value. `epoch` is fractional for training steps (1.5 = halfway through epoch 2), whole for validation. */

@@ -18,7 +18,7 @@ import {
 } from './job-config.ts'
 import { viewer, type GraphQLContext } from '../context.ts'
 import { endedStatuses, jobStatuses, type JobView } from '../domain/views.ts'
-import { topics, type JobUpdatedEvent } from '../events/index.ts'
+import { topics, type JobUpdatedEvent, type Topic } from '../events/index.ts'
 
 export const JobStatus = builder.enumType('JobStatus', {
   description: 'pending → running → completed | failed; stop: running → stopping → cancelled, pending → cancelled.',
@@ -222,7 +222,7 @@ builder.mutationFields((t) => ({
  * not at the next event. With `untilEnded`, completes after the event that
  * reports the job ended.
  */
-function jobStream(ctx: GraphQLContext, topic: string, options: { untilEnded: boolean; check?: () => Promise<JobView> }) {
+function jobStream(ctx: GraphQLContext, topic: Topic<JobUpdatedEvent>, options: { untilEnded: boolean; check?: () => Promise<JobView> }) {
   return new Repeater<JobView>(async (push, stop) => {
     const events = await ctx.services.bus.subscribe<JobUpdatedEvent>(topic)
     void stop.then(() => events.return?.())

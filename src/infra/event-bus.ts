@@ -5,14 +5,16 @@
 // one message (treat it as read-only).
 import { EventEmitter, on, setMaxListeners } from 'node:events'
 import { Redis } from 'ioredis'
+import type { Topic } from '../events/index.ts'
 
+/** Topics come from the typed map in src/events, so a payload always has its topic's type. */
 export interface EventBus {
-  publish(topic: string, payload: unknown): Promise<void>
+  publish<T>(topic: Topic<T>, payload: NoInfer<T>): Promise<void>
   /**
    * Events on `topic` from the moment the returned promise resolves, until the
    * iterator is returned or `signal` aborts.
    */
-  subscribe<T>(topic: string, signal?: AbortSignal): Promise<AsyncIterableIterator<T>>
+  subscribe<T>(topic: Topic<T>, signal?: AbortSignal): Promise<AsyncIterableIterator<T>>
   close(): Promise<void>
 }
 

@@ -15,7 +15,7 @@ import { newJobRow, plannedTraining } from '../domain/job-rows.ts'
 import { pageQuery, paginationOf } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { jobStatuses, jobSummary, jobView, type JobView } from '../domain/views.ts'
-import { publishJobUpdated, trainingTopics, type TrainerStopEvent } from '../events/index.ts'
+import { publishJobUpdated, topics, type TrainerStopEvent } from '../events/index.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
 import { runningEntryOf, simulateQueue } from '../domain/queue-estimate.ts'
@@ -235,7 +235,7 @@ export function createJobService(deps: {
         }),
         include: includeOwner,
       })
-      await bus.publish(trainingTopics.trainerWake, { jobId: job.id })
+      await bus.publish(topics.trainerWake, { jobId: job.id })
       return publish(job)
     },
 
@@ -277,7 +277,7 @@ export function createJobService(deps: {
         const changed = await db.job.updateMany({ where: { id, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
         if (changed.count === 1) {
           // The trainer holding the job stops it at its next step (and would notice the status on its next heartbeat anyway).
-          await bus.publish(trainingTopics.trainerStop, { type: 'trainer.stop', jobId: id } satisfies TrainerStopEvent)
+          await bus.publish(topics.trainerStop, { type: 'trainer.stop', jobId: id } satisfies TrainerStopEvent)
           return publish(await load(principal, id))
         }
       } else {

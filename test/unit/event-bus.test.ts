@@ -1,6 +1,7 @@
 // The event bus: the same behaviour in process and over a real Redis.
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from '../../src/infra/event-bus.ts'
+import { defineTopic } from '../../src/events/index.ts'
 
 const buses: EventBus[] = []
 afterAll(async () => {
@@ -14,10 +15,12 @@ describe.each([
   it('delivers JSON copies of published events, in order, to every subscriber of the topic only', async () => {
     const bus = await create()
     buses.push(bus)
-    const topic = `test.${Math.random()}`
-    const first = await bus.subscribe<{ n: number; at: string }>(topic)
-    const second = await bus.subscribe<{ n: number; at: string }>(topic)
-    const other = await bus.subscribe(`${topic}.other`)
+    const name = `test.${Math.random()}`
+    const topic = defineTopic<{ n: number; at: string | Date }>(name)
+    const otherTopic = defineTopic<{ n: number }>(`${name}.other`)
+    const first = await bus.subscribe(topic)
+    const second = await bus.subscribe(topic)
+    const other = await bus.subscribe(otherTopic)
     const at = new Date(0)
     await bus.publish(topic, { n: 1, at })
     await bus.publish(topic, { n: 2, at })
@@ -26,7 +29,7 @@ describe.each([
     expect((await second.next()).value).toMatchObject({ n: 1 })
     await first.return?.()
     await second.return?.()
-    await bus.publish(`${topic}.other`, { n: 3 })
+    await bus.publish(otherTopic, { n: 3 })
     expect((await other.next()).value).toEqual({ n: 3 })
     await other.return?.()
   })
@@ -35,7 +38,7 @@ describe.each([
     const bus = await create()
     buses.push(bus)
     const controller = new AbortController()
-    const events = await bus.subscribe(`test.${Math.random()}`, controller.signal)
+    const events = await bus.subscribe(defineTopic(`test.${Math.random()}`), controller.signal)
     const next = events.next()
     controller.abort()
     expect(await next).toEqual({ done: true, value: undefined })

@@ -16,12 +16,12 @@ import { createWsClient, tsubscribe } from '../helpers/ws.ts'
 import { createDatabase, type Database } from '../../src/infra/db.ts'
 import {
   topics,
-  trainingTopics,
   type JobLogEvent,
   type JobLogView,
   type JobMetricsEvent,
   type JobUpdatedEvent,
   type MetricPointView,
+  type Topic,
 } from '../../src/events/index.ts'
 import type { Principal } from '../../src/services/auth.ts'
 
@@ -157,7 +157,7 @@ describe.each([
   })
 
   const monitoring = () => server.app.services.monitoring
-  const publish = (topic: string, event: unknown) => server.app.services.bus.publish(topic, event)
+  const publish = <T>(topic: Topic<T>, event: NoInfer<T>) => server.app.services.bus.publish(topic, event)
 
   async function createJob(name = 'live'): Promise<JobView> {
     const response = await server.request('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name }) })
@@ -166,7 +166,7 @@ describe.each([
   }
 
   const publishPoints = (jobId: string, points: MetricPointView[]) =>
-    publish(trainingTopics.jobMetrics(jobId), {
+    publish(topics.jobMetrics(jobId), {
       type: 'job.metrics',
       ownerId: alice.userId,
       jobId,
@@ -174,7 +174,7 @@ describe.each([
       emittedAt: new Date().toISOString(),
     } satisfies JobMetricsEvent)
   const publishLog = (jobId: string, log: JobLogView) =>
-    publish(trainingTopics.jobLogs(jobId), { type: 'job.log', ownerId: alice.userId, jobId, log, emittedAt: new Date().toISOString() } satisfies JobLogEvent)
+    publish(topics.jobLogs(jobId), { type: 'job.log', ownerId: alice.userId, jobId, log, emittedAt: new Date().toISOString() } satisfies JobLogEvent)
 
   /** Ends the job as the trainer does: the row first, then the update carrying the stored state. */
   async function complete(jobId: string, status: 'completed' | 'failed' = 'completed'): Promise<JobView> {
@@ -189,7 +189,7 @@ describe.each([
   async function redisSubscribers(jobId: string): Promise<number> {
     const redis = new Redis(redisUrl)
     try {
-      const channels = [topics.job(jobId), trainingTopics.jobMetrics(jobId), trainingTopics.jobLogs(jobId)].map((topic) => channelPrefix + topic)
+      const channels = [topics.job(jobId), topics.jobMetrics(jobId), topics.jobLogs(jobId)].map((topic) => channelPrefix + topic)
       const counts = (await redis.pubsub('NUMSUB', ...channels)) as (string | number)[]
       return counts.filter((_, i) => i % 2 === 1).reduce<number>((sum, n) => sum + Number(n), 0)
     } finally {

@@ -13,7 +13,7 @@ import { createDataset, jobRequest } from '../helpers/data.ts'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { createWsClient, sseSubscribe, tsubscribe, untilDelivering } from '../helpers/ws.ts'
 import { createDatabase } from '../../src/infra/db.ts'
-import { topics, type JobUpdatedEvent } from '../../src/events/index.ts'
+import { topics, type JobUpdatedEvent, type Topic } from '../../src/events/index.ts'
 import { claimNextJob } from '../../trainer/queue.ts'
 
 const SubJobUpdated = graphql(`
@@ -62,7 +62,7 @@ async function userIdOf(server: TestServer, token: string): Promise<string> {
 }
 
 /** Publishes on `server`'s own bus (in-process, or Redis when REDIS_URL is set). */
-function publisher(server: TestServer, topic: string) {
+function publisher(server: TestServer, topic: Topic<JobUpdatedEvent>) {
   return (event: JobUpdatedEvent) => server.app.services.bus.publish(topic, event)
 }
 

@@ -14,7 +14,7 @@ import type { Direction, ParameterSet, SearchSpace } from '../../src/domain/sear
 import type { TuningObjective, TuningStrategy } from '../../src/domain/tuning-config.ts'
 import { activeTuningStatuses, tuningView, type IntermediateValue, type TrialStatus, type TuningStatus } from '../../src/domain/tuning-view.ts'
 import { ErrorCodes } from '../../src/errors/index.ts'
-import { publishTuningUpdated, topics, trainingTopics, type JobMetricsEvent } from '../../src/events/index.ts'
+import { publishTuningUpdated, topics, type JobMetricsEvent } from '../../src/events/index.ts'
 import { processGone } from '../liveness.ts'
 import { listen, runPasses } from '../passes.ts'
 import { ashaDecision, medianDecision, type PruneDecision, type TrialProgress } from './pruners.ts'
@@ -127,7 +127,7 @@ export function createTuningController(options: TuningControllerOptions) {
     state.watchers.set(trial.id, watcher)
     const signal = AbortSignal.any([watcher.signal, closed.signal])
     void (async () => {
-      const events = await bus.subscribe<JobMetricsEvent>(trainingTopics.jobMetrics(trial.jobId as string), signal)
+      const events = await bus.subscribe<JobMetricsEvent>(topics.jobMetrics(trial.jobId as string), signal)
       for await (const event of events) {
         const points = event.points.filter((point) => point.name === metric && point.epoch !== null && Number.isInteger(point.epoch))
         if (points.length === 0) continue

@@ -11,7 +11,7 @@ import { newJobRow, plannedTraining } from '../../src/domain/job-rows.ts'
 import type { ParameterSet } from '../../src/domain/search-space.ts'
 import type { TuningObjective } from '../../src/domain/tuning-config.ts'
 import { jobView } from '../../src/domain/views.ts'
-import { logSeverity, publishJobUpdated, trainingTopics, type TrainerStopEvent } from '../../src/events/index.ts'
+import { logSeverity, publishJobUpdated, topics, type TrainerStopEvent } from '../../src/events/index.ts'
 
 export interface TrialContext {
   db: Db
@@ -74,7 +74,7 @@ export async function createTrial(ctx: TrialContext, tuning: TuningJob, number: 
     ctx.db.job.create({ data: row, include: { owner: { select: { name: true } } } }),
     ctx.db.trial.create({ data: { ...trial, jobId, status: 'pending' } }),
   ])
-  await ctx.bus.publish(trainingTopics.trainerWake, { jobId })
+  await ctx.bus.publish(topics.trainerWake, { jobId })
   await publishJobUpdated(ctx.bus, job.ownerId, jobView(job, job.owner.name, instanceType.pricePerHour))
   return created
 }
@@ -87,7 +87,7 @@ export async function stopTrialJob(ctx: TrialContext, jobId: string, reason: str
     cancelled.count === 1 ? cancelled : await ctx.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
   if (stopping.count === 0) return
   await ctx.db.jobLog.create({ data: { jobId, level: 'info', severity: logSeverity.info, message: reason, timestamp: now } })
-  if (cancelled.count === 0) await ctx.bus.publish(trainingTopics.trainerStop, { type: 'trainer.stop', jobId } satisfies TrainerStopEvent)
+  if (cancelled.count === 0) await ctx.bus.publish(topics.trainerStop, { type: 'trainer.stop', jobId } satisfies TrainerStopEvent)
   const job = await ctx.db.job.findUnique({ where: { id: jobId }, include: { owner: { select: { name: true } } } })
   if (job) {
     const price = ctx.instanceTypes.find((type) => type.name === job.instanceType)?.pricePerHour ?? null

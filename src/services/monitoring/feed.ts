@@ -6,13 +6,13 @@ import { endedStatuses, type JobView } from '../../domain/views.ts'
 import {
   logSeverity,
   topics,
-  trainingTopics,
   type JobLogEvent,
   type JobLogView,
   type JobMetricsEvent,
   type JobUpdatedEvent,
   type LogLevel,
   type MetricPointView,
+  type Topic,
 } from '../../events/index.ts'
 import type { Principal } from '../auth.ts'
 import type { JobService } from '../jobs.ts'
@@ -115,7 +115,7 @@ export function createFeed(deps: { db: Db; bus: EventBus; jobs: JobService }) {
       const deliver = (event: MonitorEvent) => (early ? early.push(event) : queue.push(event))
 
       // Each topic's events are delivered as they arrive (nothing awaited in between), so they keep their order.
-      const subscribe = async <T>(topic: string, handle: (event: T) => void) => {
+      const subscribe = async <T>(topic: Topic<T>, handle: (event: T) => void) => {
         const events = await bus.subscribe<T>(topic, signal)
         subscriptions.push(events as AsyncIterableIterator<unknown>)
         if (queue.closed) void events.return?.()
@@ -133,7 +133,7 @@ export function createFeed(deps: { db: Db; bus: EventBus; jobs: JobService }) {
         }),
         ...(options.metrics
           ? [
-              subscribe<JobMetricsEvent>(trainingTopics.jobMetrics(jobId), (event) => {
+              subscribe<JobMetricsEvent>(topics.jobMetrics(jobId), (event) => {
                 const points = names ? event.points.filter((point) => names.has(point.name)) : event.points
                 if (points.length > 0) deliver({ kind: 'metrics', jobId, points, emittedAt: event.emittedAt })
               }),
@@ -141,7 +141,7 @@ export function createFeed(deps: { db: Db; bus: EventBus; jobs: JobService }) {
           : []),
         ...(options.logs
           ? [
-              subscribe<JobLogEvent>(trainingTopics.jobLogs(jobId), (event) => {
+              subscribe<JobLogEvent>(topics.jobLogs(jobId), (event) => {
                 if (logSeverity[event.log.level] >= minSeverity) deliver({ kind: 'log', jobId, log: event.log, emittedAt: event.emittedAt })
               }),
             ]
