@@ -284,7 +284,7 @@ function configurations(failures: unknown[]): Configuration[] {
         baseline: 'bus only, in-process',
         async open(receive) {
           const server = await startServer(`graphql-ws-memory-${field}`, {})
-          const bus = server.app.services.bus
+          const bus = server.app.bus
           const close = await openWsClients(server.url, server.jobId, field, receive, failures).catch(async (error: unknown) => {
             await server.app.stop()
             throw error
@@ -302,7 +302,7 @@ function configurations(failures: unknown[]): Configuration[] {
       baseline: 'bus only, in-process',
       async open(receive) {
         const server = await startServer('sse-memory', {})
-        const bus = server.app.services.bus
+        const bus = server.app.bus
         const close = openSseClients(server.url, server.jobId, receive, failures)
         return {
           ...server,

@@ -6,7 +6,7 @@ import type { Config } from './config.ts'
 import { DomainError, InvalidInputError, NotFoundError, PayloadTooLargeError } from './errors/index.ts'
 import { failGraphql, registerGraphql } from './graphql/server.ts'
 import { createDatabase } from './infra/db.ts'
-import { createEventBus } from './infra/event-bus.ts'
+import { createEventBus, type EventBus } from './infra/event-bus.ts'
 import { createHistoryWriter } from './infra/history-writer.ts'
 import { createLogger } from './infra/logger.ts'
 import { migrateDatabase } from './infra/migrate.ts'
@@ -22,6 +22,8 @@ import { createPredictor } from '../trainer/serving.ts'
 export interface App {
   fastify: FastifyInstance
   services: Services
+  /** The event bus (in-process or Redis); the services and the trainer publish on it. */
+  bus: EventBus
   /** The embedded trainer (TRAINER=embedded), or null when training runs in `npm run worker`. */
   trainer: Trainer | null
   /** Listens on config.port (0: any free port); resolves to the base URL. */
@@ -155,6 +157,7 @@ export async function buildApp(config: Config): Promise<App> {
   return {
     fastify,
     services,
+    bus,
     trainer,
     async start() {
       const address = await fastify.listen({ port: config.port, host: config.host })

@@ -4,6 +4,7 @@ import { GraphQLError } from 'graphql'
 import type { Principal } from './services/auth.ts'
 import type { Services } from './services/index.ts'
 import { DomainError, UnauthenticatedError } from './errors/index.ts'
+import { httpStatusOf } from './errors/http-status.ts'
 
 export interface GraphQLContext {
   principal: Principal | null
@@ -16,9 +17,9 @@ export async function authenticateForGraphql(services: Services, authorization: 
     return await services.auth.authenticate(authorization)
   } catch (error) {
     if (error instanceof DomainError) {
-      throw new GraphQLError(error.message, {
-        extensions: { code: error.code, http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
-      })
+      const status = httpStatusOf(error)
+      const headers: Record<string, string> = status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {}
+      throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status, headers } } })
     }
     throw error
   }

@@ -33,7 +33,7 @@ describe('schema', () => {
     const principal = { userId: 'user-x', userName: 'x', tokenId: 'token-x', scopes: new Set(['read']) }
     const result = await graphql({
       schema,
-      source: '{ baseModels(task: "tabular-regression") { name architecture } viewer { name scopes } }',
+      source: '{ baseModels(task: tabular_regression) { name architecture } viewer { name scopes } }',
       contextValue: { principal, services: {} },
     })
     expect(result.errors).toBeUndefined()

@@ -11,17 +11,16 @@ import type { EventBus } from '../src/infra/event-bus.ts'
 import type { HistoryWriter } from '../src/infra/history-writer.ts'
 import type { Storage } from '../src/infra/storage.ts'
 import type { InstanceType } from '../src/domain/instance-types.ts'
-import { logSeverity, topics, type TrainerStopEvent } from '../src/events/index.ts'
-import { claimNextJob } from './queue.ts'
+import { createJobLifecycle } from '../src/core/job-lifecycle.ts'
+import { topics } from '../src/events/index.ts'
 import { refreshQueueEstimates } from './estimates.ts'
-import { runJob, type RunningJob } from './runner.ts'
+import { runJob, type RunningJob } from './runner/index.ts'
 import { selectBackend } from './ml/backend.ts'
-import { hostname, processGone } from './liveness.ts'
-import { listen, runPasses } from './passes.ts'
+import { hostname } from './liveness.ts'
+import { listen, startPasses, type PassLoop } from './passes.ts'
+import { recoverAbandonedJobs } from './recovery.ts'
 import { createTuningController } from './tuning/controller.ts'
 import { createExportRunner } from './export/runner.ts'
-
-export { claimNextJob } from './queue.ts'
 
 export interface TrainerOptions {
   db: Db
@@ -67,35 +66,12 @@ export function createTrainer(options: TrainerOptions): Trainer {
   const running = new Map<string, RunningJob>()
   const wake$ = new Subject<void>()
   const closed = new AbortController()
-  let subscription: { unsubscribe(): void } | undefined
+  let passes: PassLoop | undefined
   let stopping: Promise<void> | undefined
-  const ctx = { db, history: options.history, bus, storage: options.storage, logger, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
+  const lifecycle = createJobLifecycle({ db, bus, instanceTypes: options.instanceTypes })
+  const ctx = { db, history: options.history, bus, storage: options.storage, logger, lifecycle, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
   const tunings = createTuningController({ db, bus, logger, workerId, instanceTypes: options.instanceTypes })
   const exports = createExportRunner({ db, bus, storage: options.storage, logger, workerId, backend: options.backend })
-
-  /** Jobs whose trainer died are queued again; they resume from their last checkpoint. */
-  async function recoverAbandoned() {
-    const held = await db.job.findMany({
-      where: { status: { in: ['running', 'stopping'] }, NOT: { workerId } },
-      select: { id: true, status: true, workerId: true, heartbeatAt: true, step: true },
-    })
-    const now = Date.now()
-    for (const job of held) {
-      const stale = !job.heartbeatAt || now - job.heartbeatAt.getTime() > staleMs
-      if (!stale && !processGone(job.workerId)) continue
-      const cancel = job.status === 'stopping'
-      const changed = await db.job.updateMany({
-        where: { id: job.id, status: job.status, workerId: job.workerId },
-        data: cancel ? { status: 'cancelled', completedAt: new Date(), workerId: null } : { status: 'pending', workerId: null },
-      })
-      if (changed.count !== 1) continue
-      const message = cancel
-        ? `The trainer holding this job (${job.workerId}) stopped while the job was stopping; it ends cancelled with its last checkpoint`
-        : `The trainer holding this job (${job.workerId}) stopped responding at step ${job.step ?? 0}; the job is queued again and resumes from its last checkpoint`
-      await db.jobLog.create({ data: { jobId: job.id, level: 'warn', severity: logSeverity.warn, message, step: job.step } })
-      logger.warn({ jobId: job.id, previous: job.workerId }, cancel ? 'abandoned stopping job cancelled' : 'abandoned job queued again')
-    }
-  }
 
   /** Free instances per type: capacity less what running jobs (of every trainer) hold. */
   async function freeInstances(): Promise<Map<string, number>> {
@@ -116,10 +92,10 @@ export function createTrainer(options: TrainerOptions): Trainer {
   }
 
   async function schedulePass() {
-    await recoverAbandoned()
+    await recoverAbandonedJobs({ db, lifecycle, logger, workerId, staleMs })
     let started = 0
     while (!closed.signal.aborted && running.size < options.concurrency) {
-      const job = await claimNextJob(db, workerId, await freeInstances())
+      const job = await lifecycle.claimNext(workerId, await freeInstances())
       if (!job) break
       logger.info({ jobId: job.id, attempt: job.attempts }, 'job started')
       const run = runJob(ctx, job)
@@ -150,9 +126,9 @@ export function createTrainer(options: TrainerOptions): Trainer {
       logger.info({ backend }, 'TensorFlow.js backend')
       // A wake-up during a pass makes the pass look again before it ends (exhaustMap drops it otherwise).
       wake$.subscribe(() => (woken = true))
-      await listen<unknown>(bus, topics.trainerWake, closed.signal, logger, () => wake$.next())
-      await listen<TrainerStopEvent>(bus, topics.trainerStop, closed.signal, logger, (event) => running.get(event.jobId)?.stop('stop'))
-      subscription = runPasses({ pollMs, wake$, pass: schedule, logger, what: 'scheduling' })
+      await listen(bus, topics.trainerWake, closed.signal, logger, () => wake$.next())
+      await listen(bus, topics.trainerStop, closed.signal, logger, (event) => running.get(event.jobId)?.stop('stop'))
+      passes = startPasses({ pollMs, wake$, pass: schedule, logger, what: 'scheduling' })
       await tunings.start()
       await exports.start()
       logger.info({ workerId, concurrency: options.concurrency }, 'trainer started')
@@ -161,7 +137,8 @@ export function createTrainer(options: TrainerOptions): Trainer {
     stop() {
       stopping ??= (async () => {
         closed.abort()
-        subscription?.unsubscribe()
+        // A pass that is claiming a job right now finishes first, so that its job is stopped too.
+        await passes?.stop()
         // Tunings first, so that no trial is suggested or judged while jobs stop.
         await Promise.all([tunings.stop(), exports.stop()])
         const jobs = [...running.values()]

@@ -3,6 +3,7 @@
 import { z } from 'zod'
 import type { Export } from '../infra/db.ts'
 import { exportFormats } from './job-config.ts'
+import { exportMetadataOf, exportRowOptionsOf } from './json-columns.ts'
 
 export type ExportFormat = (typeof exportFormats)[number]
 export const quantizationTypes = ['int8', 'float16'] as const
@@ -90,7 +91,7 @@ export interface ExportView {
 const iso = (date: Date | null) => (date ? date.toISOString() : null)
 
 export function exportView(row: Export): ExportView {
-  const options = row.options as unknown as ExportOptions
+  const options = exportRowOptionsOf(row)
   return {
     id: row.id,
     jobId: row.jobId,
@@ -103,7 +104,7 @@ export function exportView(row: Export): ExportView {
     sizeBytes: row.sizeBytes === null ? null : Number(row.sizeBytes),
     sizeBeforeBytes: row.sizeBeforeBytes === null ? null : Number(row.sizeBeforeBytes),
     checksum: row.checksum ? `sha256:${row.checksum}` : null,
-    metadata: (row.metadata as unknown as ExportMetadata | null) ?? null,
+    metadata: exportMetadataOf(row),
     downloadUrl: row.status === 'completed' ? `/v1/training/jobs/${row.jobId}/exports/${row.id}/download` : null,
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     createdAt: row.createdAt.toISOString(),

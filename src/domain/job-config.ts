@@ -15,110 +15,169 @@ const columnName = z.string().min(1, 'must not be empty').max(256, 'must be at m
 export const nameSchema = z.string().trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters')
 export const descriptionSchema = z.string().max(2000, 'must be at most 2000 characters').nullable().optional()
 
-export const modelSchema = z.strictObject({
-  baseModel: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-  task: z.enum(tasks, `must be one of ${tasks.join(', ')}`),
-  architecture: z.enum(architectures, `must be one of ${architectures.join(', ')}`).optional(),
-})
+const about = (description: string) => ({ description })
+
+export const modelSchema = z
+  .strictObject({
+    baseModel: z
+      .string()
+      .trim()
+      .min(1, 'must not be empty')
+      .max(200, 'must be at most 200 characters')
+      .meta(
+        about(
+          'A built-in base model (see `baseModels`), the id of one of your completed jobs (fine-tuning it), or any other name together with `architecture` (trained from scratch).',
+        ),
+      ),
+    task: z.enum(tasks, `must be one of ${tasks.join(', ')}`).meta(about('What the model learns to predict.')),
+    architecture: z
+      .enum(architectures, `must be one of ${architectures.join(', ')}`)
+      .optional()
+      .meta(about('The network trained; resolved from the base model when not given.')),
+  })
+  .meta(about('What to train: a base model for a task.'))
 
 /** Dataset settings without the dataset id (what a template may carry). */
-export const datasetSettingsSchema = z.strictObject({
-  validationSplit: fraction.optional(),
-  testSplit: fraction.optional(),
-  textColumn: columnName.optional(),
-  labelColumn: columnName.optional(),
-  featureColumns: z.array(columnName).min(1, 'must list at least one column').max(100_000).optional(),
-})
+export const datasetSettingsSchema = z
+  .strictObject({
+    validationSplit: fraction.optional().meta(about('Fraction of the rows held out for validation.')),
+    testSplit: fraction.optional().meta(about('Fraction of the rows held out for the test evaluation; validationSplit + testSplit must be below 1.')),
+    textColumn: columnName.optional().meta(about('Column holding the text (text tasks); unset: `text`, else the first string column.')),
+    labelColumn: columnName.optional().meta(about('Column holding the label; unset: `label`, else the last column.')),
+    featureColumns: z
+      .array(columnName)
+      .min(1, 'must list at least one column')
+      .max(100_000)
+      .optional()
+      .meta(about('Input columns (tabular and image tasks), each once; unset: every column but the label.')),
+  })
+  .meta(about('How a dataset is split and which columns play which role.'))
 
-export const datasetRefSchema = datasetSettingsSchema.extend({
-  id: z.string().min(1, 'must not be empty').max(200),
-})
+export const datasetRefSchema = datasetSettingsSchema
+  .extend({
+    id: z.string().min(1, 'must not be empty').max(200).meta(about('Dataset id: one of your datasets.')),
+  })
+  .meta(about('The dataset to train on and how to split it.'))
 
 export const lrSchedules = ['constant', 'linear', 'cosine', 'exponential'] as const
 
-export const hyperparametersSchema = z.strictObject({
-  learningRate: z.number().gt(0, 'must be greater than 0').max(10, 'must be at most 10').optional(),
-  batchSize: int(1, 65_536).optional(),
-  epochs: int(1, 10_000).optional(),
-  warmupSteps: int(0, 1_000_000_000).optional(),
-  weightDecay: z.number().min(0, 'must be at least 0').max(1, 'must be at most 1').optional(),
-  gradientClipping: z.number().gt(0, 'must be greater than 0').max(1e6).nullable().optional(),
-  lrSchedule: z.enum(lrSchedules, `must be one of ${lrSchedules.join(', ')}`).optional(),
-  dropout: fraction.optional(),
-  // Model size knobs the built-in architectures expose (and tuning may search).
-  hiddenSize: int(4, 4096).optional(),
-  numLayers: int(1, 48).optional(),
-  numHeads: int(1, 64).optional(),
-  embeddingDim: int(4, 4096).optional(),
-  maxSequenceLength: int(4, 4096).optional(),
-  vocabSize: int(100, 1_000_000).optional(),
-  filters: int(4, 1024).optional(),
-  kernelSize: int(1, 15).optional(),
-})
+/** Unset: the architecture's own default. */
+const sizeKnob = (min: number, max: number, description: string) =>
+  int(min, max)
+    .optional()
+    .meta(about(`${description}; unset: the architecture's default.`))
 
-export const resourcesSchema = z.strictObject({
-  instanceType: z.string().min(1, 'must not be empty').max(100),
-  instanceCount: int(1, 64).optional(),
-  distributed: z.boolean().optional(),
-})
+export const hyperparametersSchema = z
+  .strictObject({
+    learningRate: z.number().gt(0, 'must be greater than 0').max(10, 'must be at most 10').optional().meta(about('Peak learning rate (after warm-up).')),
+    batchSize: int(1, 65_536).optional().meta(about('Samples per step.')),
+    epochs: int(1, 10_000).optional().meta(about('Passes over the training split.')),
+    warmupSteps: int(0, 1_000_000_000).optional().meta(about('Steps of linear warm-up before the schedule starts.')),
+    weightDecay: z.number().min(0, 'must be at least 0').max(1, 'must be at most 1').optional().meta(about('Decoupled (AdamW) weight decay.')),
+    gradientClipping: z
+      .number()
+      .gt(0, 'must be greater than 0')
+      .max(1e6)
+      .nullable()
+      .optional()
+      .meta(about('Clip gradients to this global norm; null: no clipping.')),
+    lrSchedule: z
+      .enum(lrSchedules, `must be one of ${lrSchedules.join(', ')}`)
+      .optional()
+      .meta(about('How the learning rate decays after warm-up.')),
+    dropout: fraction.optional().meta(about("Dropout rate; unset: the architecture's default.")),
+    // Model size knobs the built-in architectures expose (and tuning may search).
+    hiddenSize: sizeKnob(4, 4096, 'Hidden width'),
+    numLayers: sizeKnob(1, 48, 'Layers'),
+    numHeads: sizeKnob(1, 64, 'Attention heads (transformer), dividing hiddenSize'),
+    embeddingDim: sizeKnob(4, 4096, 'Token embedding width (text)'),
+    maxSequenceLength: sizeKnob(4, 4096, 'Tokens kept per text'),
+    vocabSize: sizeKnob(100, 1_000_000, 'Vocabulary size cap (text)'),
+    filters: sizeKnob(4, 1024, 'Convolution filters (cnn)'),
+    kernelSize: sizeKnob(1, 15, 'Convolution kernel size (cnn)'),
+  })
+  .meta(about('Training hyperparameters; each is optional.'))
+
+export const resourcesSchema = z
+  .strictObject({
+    instanceType: z.string().min(1, 'must not be empty').max(100).meta(about('An instance type from `instanceTypes`.')),
+    instanceCount: int(1, 64).optional().meta(about('Instances; more than 1 needs distributed.')),
+    distributed: z.boolean().optional().meta(about('Data-parallel training across the instances; must be true when instanceCount is more than 1.')),
+  })
+  .meta(about('Where the job runs.'))
 
 export const exportFormats = ['onnx', 'tfjs'] as const
 
-export const outputSchema = z.strictObject({
-  checkpointInterval: int(1, 1_000_000_000).nullable().optional(),
-  saveBestOnly: z.boolean().optional(),
-  exportFormat: z
-    .enum(exportFormats, `must be one of ${exportFormats.join(', ')}`)
-    .nullable()
-    .optional(),
-})
+export const outputSchema = z
+  .strictObject({
+    checkpointInterval: int(1, 1_000_000_000).nullable().optional().meta(about('Save a checkpoint every this many steps; null: every epoch.')),
+    saveBestOnly: z.boolean().optional().meta(about('Keep only the checkpoint with the best monitored metric (and the one to resume from).')),
+    exportFormat: z
+      .enum(exportFormats, `must be one of ${exportFormats.join(', ')}`)
+      .nullable()
+      .optional()
+      .meta(about('Export made when the job completes; null: none.')),
+  })
+  .meta(about('Checkpointing and export.'))
 
 export const earlyStoppingMetrics = ['valLoss', 'valAccuracy', 'valMae', 'valRmse'] as const
 
-export const optionsSchema = z.strictObject({
-  enableEarlyStopping: z.boolean().optional(),
-  earlyStoppingPatience: int(1, 1000).optional(),
-  earlyStoppingMetric: z.enum(earlyStoppingMetrics, `must be one of ${earlyStoppingMetrics.join(', ')}`).optional(),
-  earlyStoppingMinDelta: z.number().min(0, 'must be at least 0').optional(),
-  enableMixedPrecision: z.boolean().optional(),
-  enableLogging: z.boolean().optional(),
-  seed: int(0, 2_147_483_647).optional(),
-  maxRetries: int(0, 10).optional(),
-  maxRuntimeSeconds: int(1, 30 * 24 * 3600)
-    .nullable()
-    .optional(),
-})
+export const optionsSchema = z
+  .strictObject({
+    enableEarlyStopping: z.boolean().optional().meta(about('Stop when the monitored metric stops improving.')),
+    earlyStoppingPatience: int(1, 1000).optional().meta(about('Epochs without improvement before stopping.')),
+    earlyStoppingMetric: z
+      .enum(earlyStoppingMetrics, `must be one of ${earlyStoppingMetrics.join(', ')}`)
+      .optional()
+      .meta(about('The metric early stopping and the best checkpoint watch (valAccuracy: classification; valMae, valRmse: regression).')),
+    earlyStoppingMinDelta: z.number().min(0, 'must be at least 0').optional().meta(about('Smallest change that counts as an improvement.')),
+    enableMixedPrecision: z.boolean().optional().meta(about('Use float16 where the backend supports it.')),
+    enableLogging: z.boolean().optional().meta(about('Write per-epoch log lines.')),
+    seed: int(0, 2_147_483_647).optional().meta(about('Seed of the shuffle, the splits and the initialisation; unset: drawn at random (and recorded).')),
+    maxRetries: int(0, 10).optional().meta(about('Re-runs, from the last checkpoint, after a failure that is not caused by the input.')),
+    maxRuntimeSeconds: int(1, 30 * 24 * 3600)
+      .nullable()
+      .optional()
+      .meta(about('Fail the job when it runs longer than this many seconds; null: no limit.')),
+  })
+  .meta(about('Other options.'))
 
-export const createJobSchema = z.strictObject({
-  name: nameSchema,
-  description: descriptionSchema,
-  priority: int(-1000, 1000).optional(),
-  model: modelSchema,
-  dataset: datasetRefSchema,
-  hyperparameters: hyperparametersSchema,
-  resources: resourcesSchema,
-  output: outputSchema.optional(),
-  options: optionsSchema.optional(),
-})
+const priority = int(-1000, 1000).optional().meta(about('Queue priority: higher runs first.'))
+
+export const createJobSchema = z
+  .strictObject({
+    name: nameSchema.meta(about('Job name.')),
+    description: descriptionSchema.meta(about('What the job is for.')),
+    priority,
+    model: modelSchema.meta(about('What to train.')),
+    dataset: datasetRefSchema.meta(about('Dataset and splits.')),
+    hyperparameters: hyperparametersSchema.meta(about('Hyperparameters.')),
+    resources: resourcesSchema.meta(about('Instance type and count.')),
+    output: outputSchema.optional().meta(about('Checkpointing and export.')),
+    options: optionsSchema.optional().meta(about('Other options.')),
+  })
+  .meta(about('A training job request (the body of POST /v1/training/jobs).'))
 export type CreateJobInput = z.output<typeof createJobSchema>
 
-export const createTemplateSchema = z.strictObject({
-  name: nameSchema,
-  description: descriptionSchema,
-  model: modelSchema,
-  dataset: datasetSettingsSchema.optional(),
-  hyperparameters: hyperparametersSchema.optional(),
-  resources: resourcesSchema.optional(),
-  output: outputSchema.optional(),
-  options: optionsSchema.optional(),
-  isPublic: z.boolean().optional(),
-})
+export const createTemplateSchema = z
+  .strictObject({
+    name: nameSchema.meta(about('Template name.')),
+    description: descriptionSchema.meta(about('What the template is for.')),
+    model: modelSchema.meta(about('What to train.')),
+    dataset: datasetSettingsSchema.optional().meta(about('Splits and column roles (the dataset itself is chosen per job).')),
+    hyperparameters: hyperparametersSchema.optional().meta(about('Hyperparameters.')),
+    resources: resourcesSchema.optional().meta(about('Resources.')),
+    output: outputSchema.optional().meta(about('Checkpointing and export.')),
+    options: optionsSchema.optional().meta(about('Other options.')),
+    isPublic: z.boolean().optional().meta(about('Visible to every user; unset: private to you.')),
+  })
+  .meta(about('A template (the body of POST /v1/training/templates).'))
 export type CreateTemplateInput = z.output<typeof createTemplateSchema>
 
 /** What `overrides` of POST /templates/{id}/create-job may change. */
 export const templateOverridesSchema = z.strictObject({
   description: descriptionSchema,
-  priority: int(-1000, 1000).optional(),
+  priority,
   model: modelSchema.partial().optional(),
   dataset: datasetSettingsSchema.optional(),
   hyperparameters: hyperparametersSchema.optional(),
@@ -126,6 +185,39 @@ export const templateOverridesSchema = z.strictObject({
   output: outputSchema.optional(),
   options: optionsSchema.optional(),
 })
+
+/**
+ * The defaults of a job's optional settings: `withJobDefaults` fills them in
+ * when a job is created, and the GraphQL schema shows them. Settings without
+ * one here are left unset (the architecture's own), or `resolvedAtCreation`.
+ */
+export const jobDefaults = {
+  priority: 0,
+  dataset: { validationSplit: 0.1, testSplit: 0.1 },
+  hyperparameters: { learningRate: 0.001, batchSize: 32, epochs: 10, warmupSteps: 0, weightDecay: 0, gradientClipping: null, lrSchedule: 'linear' },
+  resources: { instanceCount: 1, distributed: false },
+  output: { checkpointInterval: null, saveBestOnly: false, exportFormat: null },
+  options: {
+    enableEarlyStopping: false,
+    earlyStoppingPatience: 3,
+    earlyStoppingMetric: 'valLoss',
+    earlyStoppingMinDelta: 0,
+    enableMixedPrecision: false,
+    enableLogging: true,
+    maxRetries: 0,
+    maxRuntimeSeconds: null,
+  },
+} as const satisfies {
+  priority: number
+  dataset: Partial<z.output<typeof datasetSettingsSchema>>
+  hyperparameters: Partial<z.output<typeof hyperparametersSchema>>
+  resources: Partial<z.output<typeof resourcesSchema>>
+  output: Partial<z.output<typeof outputSchema>>
+  options: Partial<z.output<typeof optionsSchema>>
+}
+
+/** Settings every job has that no default gives: the architecture (from the base model) and the seed (drawn at random). */
+export const resolvedAtCreation = { model: ['architecture'], options: ['seed'] } as const
 
 type Loose = Record<string, unknown>
 const isObject = (value: unknown): value is Loose => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -139,8 +231,8 @@ export function crossFieldProblems(input: unknown, prefix = ''): FieldProblem[] 
   if (isObject(dataset)) {
     const v = dataset.validationSplit
     const t = dataset.testSplit
-    const validation = typeof v === 'number' ? v : 0.1
-    const test = typeof t === 'number' ? t : 0.1
+    const validation = typeof v === 'number' ? v : jobDefaults.dataset.validationSplit
+    const test = typeof t === 'number' ? t : jobDefaults.dataset.testSplit
     if (validation >= 0 && validation < 1 && test >= 0 && test < 1 && validation + test >= 1) {
       problems.push({ field: at('dataset.testSplit'), message: `validationSplit + testSplit must be below 1 (got ${validation} + ${test})` })
     }
@@ -212,51 +304,52 @@ export interface JobConfig {
   }
 }
 
-/** The effective configuration: the request with every default filled in. */
+/** The effective configuration: the request with every default (`jobDefaults`) filled in. */
 export function withJobDefaults(input: CreateJobInput, resolved: { architecture: JobConfig['model']['architecture']; seed: number }): JobConfig {
   const hp = input.hyperparameters
   const options = input.options ?? {}
   const output = input.output ?? {}
+  const d = jobDefaults
   return {
     name: input.name,
     description: input.description ?? null,
-    priority: input.priority ?? 0,
+    priority: input.priority ?? d.priority,
     model: { baseModel: input.model.baseModel, task: input.model.task, architecture: resolved.architecture },
     // id first: it reads best at the top of the group.
     dataset: Object.assign({ id: input.dataset.id }, input.dataset, {
-      validationSplit: input.dataset.validationSplit ?? 0.1,
-      testSplit: input.dataset.testSplit ?? 0.1,
+      validationSplit: input.dataset.validationSplit ?? d.dataset.validationSplit,
+      testSplit: input.dataset.testSplit ?? d.dataset.testSplit,
     }),
     hyperparameters: {
       ...hp,
-      learningRate: hp.learningRate ?? 0.001,
-      batchSize: hp.batchSize ?? 32,
-      epochs: hp.epochs ?? 10,
-      warmupSteps: hp.warmupSteps ?? 0,
-      weightDecay: hp.weightDecay ?? 0,
-      gradientClipping: hp.gradientClipping ?? null,
-      lrSchedule: hp.lrSchedule ?? 'linear',
+      learningRate: hp.learningRate ?? d.hyperparameters.learningRate,
+      batchSize: hp.batchSize ?? d.hyperparameters.batchSize,
+      epochs: hp.epochs ?? d.hyperparameters.epochs,
+      warmupSteps: hp.warmupSteps ?? d.hyperparameters.warmupSteps,
+      weightDecay: hp.weightDecay ?? d.hyperparameters.weightDecay,
+      gradientClipping: hp.gradientClipping ?? d.hyperparameters.gradientClipping,
+      lrSchedule: hp.lrSchedule ?? d.hyperparameters.lrSchedule,
     },
     resources: {
       instanceType: input.resources.instanceType,
-      instanceCount: input.resources.instanceCount ?? 1,
-      distributed: input.resources.distributed ?? false,
+      instanceCount: input.resources.instanceCount ?? d.resources.instanceCount,
+      distributed: input.resources.distributed ?? d.resources.distributed,
     },
     output: {
-      checkpointInterval: output.checkpointInterval ?? null,
-      saveBestOnly: output.saveBestOnly ?? false,
-      exportFormat: output.exportFormat ?? null,
+      checkpointInterval: output.checkpointInterval ?? d.output.checkpointInterval,
+      saveBestOnly: output.saveBestOnly ?? d.output.saveBestOnly,
+      exportFormat: output.exportFormat ?? d.output.exportFormat,
     },
     options: {
-      enableEarlyStopping: options.enableEarlyStopping ?? false,
-      earlyStoppingPatience: options.earlyStoppingPatience ?? 3,
-      earlyStoppingMetric: options.earlyStoppingMetric ?? 'valLoss',
-      earlyStoppingMinDelta: options.earlyStoppingMinDelta ?? 0,
-      enableMixedPrecision: options.enableMixedPrecision ?? false,
-      enableLogging: options.enableLogging ?? true,
+      enableEarlyStopping: options.enableEarlyStopping ?? d.options.enableEarlyStopping,
+      earlyStoppingPatience: options.earlyStoppingPatience ?? d.options.earlyStoppingPatience,
+      earlyStoppingMetric: options.earlyStoppingMetric ?? d.options.earlyStoppingMetric,
+      earlyStoppingMinDelta: options.earlyStoppingMinDelta ?? d.options.earlyStoppingMinDelta,
+      enableMixedPrecision: options.enableMixedPrecision ?? d.options.enableMixedPrecision,
+      enableLogging: options.enableLogging ?? d.options.enableLogging,
       seed: options.seed ?? resolved.seed,
-      maxRetries: options.maxRetries ?? 0,
-      maxRuntimeSeconds: options.maxRuntimeSeconds ?? null,
+      maxRetries: options.maxRetries ?? d.options.maxRetries,
+      maxRuntimeSeconds: options.maxRuntimeSeconds ?? d.options.maxRuntimeSeconds,
     },
   }
 }

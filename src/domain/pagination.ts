@@ -1,4 +1,6 @@
-import { z } from 'zod'
+// Lists: the spec's `pagination` object, pages and windows. How a page is
+// asked for (REST query strings, GraphQL connection arguments) is the
+// transports' business; services take a typed page or window.
 
 /** The spec's `pagination` object. */
 export interface Pagination {
@@ -12,11 +14,23 @@ export interface Pagination {
 
 export const maxPageSize = 100
 
-/** `page`, `limit` and `sortOrder` as they arrive in a query string. */
-export const pageQuery = {
-  page: z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(1_000_000, 'must be at most 1000000').default(1),
-  limit: z.coerce.number().int('must be an integer').min(1, 'must be at least 1').max(maxPageSize, `must be at most ${maxPageSize}`).default(20),
-  sortOrder: z.enum(['asc', 'desc'], 'must be asc or desc').default('desc'),
+export const sortOrders = ['asc', 'desc'] as const
+export type SortOrder = (typeof sortOrders)[number]
+
+/** A page of a list as REST asks for it: 1-based `page` of `limit` items. */
+export interface PageRequest {
+  page: number
+  limit: number
+}
+
+/** Items `offset` to `offset + limit` of a list (GraphQL connections, and REST pages through `windowOf`). */
+export interface Window {
+  offset: number
+  limit: number
+}
+
+export function windowOf({ page, limit }: PageRequest): Window {
+  return { offset: (page - 1) * limit, limit }
 }
 
 export function paginationOf(page: number, limit: number, total: number): Pagination {
@@ -24,6 +38,7 @@ export function paginationOf(page: number, limit: number, total: number): Pagina
   return { page, limit, total, totalPages, hasNext: page < totalPages, hasPrev: page > 1 }
 }
 
+/** One window of a list with the number of items over all windows. */
 export interface Page<T> {
   items: T[]
   total: number

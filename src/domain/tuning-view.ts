@@ -2,6 +2,7 @@
 // rows by the API and by the trainer's tuning controller alike, so that the
 // REST answer, GraphQL and `tuningUpdated` events all say the same thing.
 import type { Trial, TuningJob } from '../infra/db.ts'
+import { trialIntermediateOf, trialMetricsOf, trialParametersOf, tuningConfigOf } from './json-columns.ts'
 import type { ParameterSet, SearchSpace } from './search-space.ts'
 import type { TuningObjective, TuningStrategy } from './tuning-config.ts'
 
@@ -84,14 +85,14 @@ export function trialView(trial: Trial): TrialView {
     id: trial.id,
     number: trial.number,
     jobId: trial.jobId,
-    parameters: trial.parameters as ParameterSet,
-    metrics: (trial.metrics as Record<string, number> | null) ?? null,
+    parameters: trialParametersOf(trial),
+    metrics: trialMetricsOf(trial),
     objectiveValue: trial.objectiveValue,
     status: trial.status as TrialStatus,
     statusReason: trial.statusReason,
     prunedAtEpoch: trial.prunedAtEpoch,
     prunedAtStep: trial.prunedAtStep,
-    intermediate: (trial.intermediate as IntermediateValue[] | null) ?? [],
+    intermediate: trialIntermediateOf(trial),
     startedAt: iso(trial.startedAt),
     completedAt: iso(trial.completedAt),
     createdAt: trial.createdAt.toISOString(),
@@ -101,7 +102,7 @@ export function trialView(trial: Trial): TrialView {
 export function tuningView(tuning: TuningJob, trials: readonly Trial[], owner: string): TuningView {
   const views = [...trials].sort((a, b) => a.number - b.number).map(trialView)
   const count = (...statuses: TrialStatus[]) => views.filter((trial) => statuses.includes(trial.status)).length
-  const strategy = tuning.strategy as unknown as TuningStrategy
+  const { space, strategy, objective, warmStartFrom } = tuningConfigOf(tuning)
   const finished = count(...finishedTrialStatuses)
   const ended = endedTuningStatuses.includes(tuning.status as TuningStatus)
   // A tuning that ended early (target, stop, too many failures) has no more trials to come.
@@ -114,10 +115,10 @@ export function tuningView(tuning: TuningJob, trials: readonly Trial[], owner: s
     owner,
     baseJobId: tuning.baseJobId,
     templateId: tuning.templateId,
-    parameters: tuning.parameters as SearchSpace,
+    parameters: space,
     strategy,
-    objective: tuning.objective as unknown as TuningObjective,
-    warmStartFrom: (tuning.warmStartFrom as string[] | null) ?? [],
+    objective,
+    warmStartFrom,
     status: tuning.status as TuningStatus,
     progress: {
       completedTrials: finished,

@@ -51,3 +51,18 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, prefi
   if (result.success) return result.data
   throw InvalidInputError.fromProblems(problemsOf(result.error.issues, prefix))
 }
+
+/** `must be one of a, b, c`: the message for a value outside a list. */
+export function oneOfMessage(values: readonly string[]): string {
+  return `must be one of ${values.join(', ')}`
+}
+
+/** `must be a, b or c`: the same for a short list. */
+export function eitherMessage(values: readonly string[]): string {
+  return `must be ${values.length > 1 ? `${values.slice(0, -1).join(', ')} or ${values.at(-1)}` : values.join('')}`
+}
+
+/** Whether `value` is one of `values`, narrowing it. */
+export function isOneOf<T extends string>(values: readonly T[], value: string): value is T {
+  return (values as readonly string[]).includes(value)
+}

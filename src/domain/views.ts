@@ -3,6 +3,7 @@
 // what the service has not measured is null.
 import type { Dataset, DatasetTag, Job, Template } from '../infra/db.ts'
 import type { JobConfig } from './job-config.ts'
+import { datasetMetadataOf, datasetSchemaOf, jobConfigOf, jobMetricsOf, jobModelOf, templateGroupsOf } from './json-columns.ts'
 
 type Json = Record<string, unknown>
 
@@ -64,9 +65,13 @@ function elapsedSeconds(job: Job, now: Date): number | null {
 
 export function jobView(job: Job, owner: string, pricePerHour: number | null, now = new Date()): JobView {
   const elapsed = elapsedSeconds(job, now)
-  const latest = (job.metrics ?? {}) as Json
+  const config = jobConfigOf(job)
+  const latest: Record<string, unknown> = jobMetricsOf(job) ?? {}
   const metrics: Record<string, number | null> = {}
-  for (const name of metricNamesFor(job.task)) metrics[name] = typeof latest[name] === 'number' ? (latest[name] as number) : null
+  for (const name of metricNamesFor(job.task)) {
+    const value = latest[name]
+    metrics[name] = typeof value === 'number' ? value : null
+  }
   for (const [name, value] of Object.entries(latest)) if (!(name in metrics) && typeof value === 'number') metrics[name] = value
   const running = job.status === 'running' || job.status === 'stopping'
   const remaining = running && job.estimatedCompletionTime ? Math.max(0, Math.round((job.estimatedCompletionTime.getTime() - now.getTime()) / 1000)) : null
@@ -78,18 +83,18 @@ export function jobView(job: Job, owner: string, pricePerHour: number | null, no
     owner,
     status: job.status as JobStatus,
     priority: job.priority,
-    model: job.modelConfig as JobView['model'],
-    dataset: job.datasetConfig as JobView['dataset'],
-    hyperparameters: job.hyperparameters as JobView['hyperparameters'],
+    model: config.model,
+    dataset: config.dataset,
+    hyperparameters: config.hyperparameters,
     resources: {
-      ...(job.resourcesConfig as JobConfig['resources']),
+      ...config.resources,
       backend: job.backend,
       cpuUtilization: round(job.cpuUtilization, 1),
       memoryUsage: round(job.memoryUsage, 1),
       gpuUtilization: round(job.gpuUtilization, 1),
     },
-    output: job.outputConfig as JobView['output'],
-    options: job.optionsConfig as JobView['options'],
+    output: config.output,
+    options: config.options,
     progress: {
       epoch: job.epoch,
       totalEpochs: job.totalEpochs,
@@ -147,7 +152,7 @@ export function jobSummary(job: JobSummaryRow) {
     owner: job.owner.name,
     status: job.status as JobStatus,
     progress: { epoch: job.epoch, totalEpochs: job.totalEpochs, step: job.step, totalSteps: job.totalSteps, percentage: round(job.percentage, 2) ?? 0 },
-    model: job.modelConfig as JobConfig['model'],
+    model: jobModelOf(job),
     dataset: { id: job.datasetId },
     resources: { instanceType: job.instanceType, instanceCount: job.instanceCount },
     templateId: job.templateId,
@@ -192,8 +197,8 @@ export function datasetView(dataset: Dataset & { tags: DatasetTag[] }): DatasetV
     size: Number(dataset.size),
     rowCount: dataset.rowCount,
     columnCount: dataset.columnCount,
-    schema: dataset.schema as DatasetView['schema'],
-    metadata: (dataset.metadata as Json | null) ?? null,
+    schema: datasetSchemaOf(dataset),
+    metadata: datasetMetadataOf(dataset),
     tags: [...dataset.tags].sort((a, b) => a.position - b.position).map((t) => t.tag),
     status: dataset.status,
     fileName: dataset.fileName,
@@ -220,17 +225,14 @@ export interface TemplateView {
 }
 
 export function templateView(template: Template, owner: string): TemplateView {
+  const groups = templateGroupsOf(template)
   return {
     id: template.id,
     name: template.name,
     description: template.description,
     owner,
-    model: template.model as Json,
-    dataset: (template.dataset as Json | null) ?? null,
-    hyperparameters: (template.hyperparameters as Json | null) ?? {},
-    resources: (template.resources as Json | null) ?? null,
-    output: (template.output as Json | null) ?? null,
-    options: (template.options as Json | null) ?? null,
+    ...groups,
+    hyperparameters: groups.hyperparameters ?? {},
     isPublic: template.isPublic,
     createdAt: template.createdAt.toISOString(),
     updatedAt: template.updatedAt.toISOString(),

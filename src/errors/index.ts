@@ -1,6 +1,7 @@
 // Domain errors and the contract's error codes. Services throw these; the
 // GraphQL layer puts `code` in `extensions.code`, the REST layer in the
-// envelope with `status` as the HTTP status.
+// envelope. HTTP statuses are no part of them: ./http-status.ts maps errors
+// to statuses for both transports.
 
 export const ErrorCodes = {
   unauthenticated: 'E1100',
@@ -28,7 +29,6 @@ export interface FieldProblem {
 export class DomainError extends Error {
   constructor(
     readonly code: ErrorCode,
-    readonly status: number,
     message: string,
     readonly details?: FieldProblem[],
   ) {
@@ -39,19 +39,19 @@ export class DomainError extends Error {
 
 export class UnauthenticatedError extends DomainError {
   constructor(message = 'Missing or invalid bearer token: send "Authorization: Bearer <token>"') {
-    super(ErrorCodes.unauthenticated, 401, message)
+    super(ErrorCodes.unauthenticated, message)
   }
 }
 
 export class ForbiddenError extends DomainError {
   constructor(message: string) {
-    super(ErrorCodes.forbidden, 403, message)
+    super(ErrorCodes.forbidden, message)
   }
 }
 
 export class InvalidInputError extends DomainError {
-  constructor(message: string, details?: FieldProblem[], status = 400) {
-    super(ErrorCodes.invalidParameters, status, message, details)
+  constructor(message: string, details?: FieldProblem[]) {
+    super(ErrorCodes.invalidParameters, message, details)
   }
 
   /** One error naming every offending field. */
@@ -62,12 +62,8 @@ export class InvalidInputError extends DomainError {
   }
 }
 
-/** A request body or upload over the configured size limit (HTTP 413, code E1108). */
-export class PayloadTooLargeError extends InvalidInputError {
-  constructor(message: string) {
-    super(message, undefined, 413)
-  }
-}
+/** A request body or upload over the configured size limit (code E1108; HTTP answers it with 413). */
+export class PayloadTooLargeError extends InvalidInputError {}
 
 export type ResourceKind = 'job' | 'dataset' | 'template' | 'tuning' | 'export' | 'checkpoint' | 'user' | 'token' | 'route'
 
@@ -82,24 +78,24 @@ export class NotFoundError extends DomainError {
     id: string,
     message = `${kind[0].toUpperCase()}${kind.slice(1)} ${JSON.stringify(id)} not found`,
   ) {
-    super(notFoundCodes[kind] ?? ErrorCodes.notFound, 404, message)
+    super(notFoundCodes[kind] ?? ErrorCodes.notFound, message)
   }
 }
 
 export class ConflictError extends DomainError {
   constructor(message: string) {
-    super(ErrorCodes.conflict, 409, message)
+    super(ErrorCodes.conflict, message)
   }
 }
 
 export class CapacityError extends DomainError {
   constructor(message: string) {
-    super(ErrorCodes.insufficientResources, 503, message)
+    super(ErrorCodes.insufficientResources, message)
   }
 }
 
 export class TrainingFailedError extends DomainError {
   constructor(message: string) {
-    super(ErrorCodes.trainingFailed, 500, message)
+    super(ErrorCodes.trainingFailed, message)
   }
 }

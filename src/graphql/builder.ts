@@ -40,6 +40,22 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     nodeQueryOptions: false,
     nodesQueryOptions: false,
+    // Descriptions of what the relay plugin generates for every connection.
+    pageInfoTypeOptions: { description: 'Where a page of a connection stands in the whole list.' },
+    hasNextPageFieldOptions: { description: 'More items follow this page.' },
+    hasPreviousPageFieldOptions: { description: 'Items come before this page.' },
+    startCursorFieldOptions: { description: 'Cursor of the first item of the page.' },
+    endCursorFieldOptions: { description: 'Cursor of the last item of the page: pass it as `after` for the next page.' },
+    pageInfoFieldOptions: { description: 'Where this page stands.' },
+    edgesFieldOptions: { description: 'The items of this page, each with its cursor.' },
+    nodeFieldOptions: { description: 'The item.' },
+    cursorFieldOptions: { description: 'Opaque position of the item: pass it as `after` or `before`.' },
+    firstArgOptions: { description: 'At most this many items from the start (or after `after`).' },
+    lastArgOptions: { description: 'At most this many items from the end (or before `before`).' },
+    afterArgOptions: { description: 'Items after this cursor.' },
+    beforeArgOptions: { description: 'Items before this cursor.' },
+    defaultConnectionTypeOptions: { description: 'A page of a list, with its total count.' },
+    defaultEdgeTypeOptions: { description: 'One item of a page and its cursor.' },
   },
 })
 

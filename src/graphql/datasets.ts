@@ -1,8 +1,10 @@
 // Datasets in GraphQL: types, queries and the multipart upload mutation.
-import { resolveOffsetConnection } from '@pothos/plugin-relay'
 import { builder, SortOrder, withoutNulls } from './builder.ts'
+import { filterOf, offsetConnection } from './connection.ts'
 import { viewer } from '../context.ts'
 import type { DatasetColumn, DatasetView } from '../domain/views.ts'
+import { datasetSortFields } from '../services/datasets.ts'
+import { enumOf } from './enums.ts'
 
 const DatasetColumnType = builder.objectRef<DatasetColumn>('DatasetColumn').implement({
   description: 'One column of a dataset.',
@@ -78,10 +80,7 @@ const CreateDatasetInput = builder.inputType('CreateDatasetInput', {
   }),
 })
 
-const DatasetSortField = builder.enumType('DatasetSortField', {
-  description: 'Dataset list order.',
-  values: { createdAt: { description: 'Upload time' }, name: { description: 'Name' }, size: { description: 'Bytes' } } as const,
-})
+const DatasetSortField = enumOf('DatasetSortField', 'Dataset list order.', datasetSortFields, { createdAt: 'Upload time', name: 'Name', size: 'Bytes' })
 
 const DeleteDatasetResult = builder.objectRef<{ datasetId: string; deleted: true; deletedAt: string }>('DeleteDatasetResult').implement({
   description: 'Result of deleteDataset.',
@@ -108,15 +107,9 @@ builder.queryFields((t) => ({
       sortBy: t.arg({ type: DatasetSortField, description: 'Default createdAt.' }),
       sortOrder: t.arg({ type: SortOrder, description: 'Default desc.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const filters = withoutNulls({ type: args.type, tags: args.tags, sortBy: args.sortBy, sortOrder: args.sortOrder })
-      let totalCount = 0
-      const connection = await resolveOffsetConnection({ args }, async ({ offset, limit }) => {
-        const page = await ctx.services.datasets.find(viewer(ctx), filters, { offset, limit })
-        totalCount = page.total
-        return page.items
-      })
-      return { ...connection, totalCount }
+    resolve: (_root, args, ctx) => {
+      const filter = filterOf({ type: args.type, tags: args.tags, sortBy: args.sortBy, sortOrder: args.sortOrder })
+      return offsetConnection(args, (window) => ctx.services.datasets.find(viewer(ctx), filter, window))
     },
   }),
 }))

@@ -32,12 +32,6 @@ export function maskError(error: unknown, message: string, isDev?: boolean): Err
   return yogaMaskError(error, message, isDev)
 }
 
-/** A caller's mistake (bad input, not found, forbidden, conflict): worth a debug line, not an error in the service log. */
-export function isClientError(error: unknown): boolean {
-  const original = originalOf(error)
-  return original instanceof DomainError && original.status < 500
-}
-
 /** Gives GraphQL's own request errors (syntax, validation, variable coercion) the contract's E1108. */
 export function toInvalidInputCode(error: GraphQLError): GraphQLError {
   const code = error.extensions?.code

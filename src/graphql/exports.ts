@@ -1,22 +1,12 @@
 // Model export and prediction in GraphQL (spec §5): the Export type,
 // Job.exports, exportModel, exportUpdated, and a predict query.
-import { Repeater } from 'graphql-yoga'
 import { builder, withoutNulls } from './builder.ts'
 import { Job } from './jobs.ts'
 import { viewer } from '../context.ts'
-import { exportFormats } from '../domain/job-config.ts'
+import { enumOf, ExportFormat } from './enums.ts'
 import { exportStatuses, quantizationTypes, type ExportView, type TensorDoc } from '../domain/exports.ts'
-import { topics, type ExportUpdatedEvent } from '../events/index.ts'
 import type { Prediction, PredictResult } from '../../trainer/serving.ts'
 
-const enumOf = <T extends string>(name: string, description: string, values: readonly T[]) =>
-  builder.enumType(name, { description, values: Object.fromEntries(values.map((value) => [value, { value }])) as Record<T, { value: T }> })
-
-const ExportFormat = enumOf(
-  'ExportFormat',
-  'onnx: a standard ONNX model (onnxruntime and others); tfjs: TensorFlow.js layers format, one zip archive.',
-  exportFormats,
-)
 const ExportStatus = enumOf('ExportStatus', 'processing → completed | failed.', exportStatuses)
 const QuantizationType = enumOf('QuantizationType', 'int8: 8-bit weights with scales; float16: half-precision weights.', quantizationTypes)
 
@@ -151,22 +141,7 @@ builder.subscriptionFields((t) => ({
     type: Export,
     description: 'The state of one export: its current state first, then each change; completes once it has completed or failed.',
     args: { jobId: t.arg.id({ required: true, description: 'Job id.' }), id: t.arg.id({ required: true, description: 'Export id.' }) },
-    subscribe: async (_root, args, ctx) => {
-      const [jobId, id] = [String(args.jobId), String(args.id)]
-      await ctx.services.exports.get(viewer(ctx), jobId, id)
-      return new Repeater<ExportView>(async (push, stop) => {
-        const events = await ctx.services.bus.subscribe<ExportUpdatedEvent>(topics.export(id))
-        void stop.then(() => events.return?.())
-        const current = await ctx.services.exports.get(viewer(ctx), jobId, id)
-        await push(current)
-        if (current.status !== 'processing') return stop()
-        for await (const event of events) {
-          await push(event.export)
-          if (event.export.status !== 'processing') break
-        }
-        stop()
-      })
-    },
+    subscribe: (_root, args, ctx) => ctx.services.exports.watch(viewer(ctx), String(args.jobId), String(args.id)),
     resolve: (view) => view,
   }),
 }))

@@ -1,29 +1,13 @@
 // Jobs in GraphQL: the Job type, queries, mutations and subscriptions.
-import { resolveOffsetConnection } from '@pothos/plugin-relay'
-import { Repeater } from 'graphql-yoga'
 import { builder, SortOrder, withoutNulls, type SchemaTypes } from './builder.ts'
-import {
-  DatasetConfig,
-  DatasetRefInput,
-  Hyperparameters,
-  HyperparametersInput,
-  JobOptions,
-  JobResources,
-  ModelConfig,
-  ModelInput,
-  OptionsInput,
-  OutputConfig,
-  OutputInput,
-  ResourcesInput,
-} from './job-config.ts'
-import { viewer, type GraphQLContext } from '../context.ts'
-import { endedStatuses, jobStatuses, type JobView } from '../domain/views.ts'
-import { topics, type JobUpdatedEvent, type Topic } from '../events/index.ts'
+import { filterOf, offsetConnection } from './connection.ts'
+import { CreateJobInput, DatasetConfig, Hyperparameters, JobOptions, JobResources, ModelConfig, OutputConfig } from './job-config.ts'
+import { enumOf } from './enums.ts'
+import { viewer } from '../context.ts'
+import { jobStatuses, type JobView } from '../domain/views.ts'
+import { jobSortFields } from '../services/jobs.ts'
 
-export const JobStatus = builder.enumType('JobStatus', {
-  description: 'pending → running → completed | failed; stop: running → stopping → cancelled, pending → cancelled.',
-  values: Object.fromEntries(jobStatuses.map((status) => [status, { value: status }])) as Record<JobView['status'], { value: JobView['status'] }>,
-})
+export const JobStatus = enumOf('JobStatus', 'pending → running → completed | failed; stop: running → stopping → cancelled, pending → cancelled.', jobStatuses)
 
 const JobProgress = builder.objectRef<JobView['progress']>('JobProgress').implement({
   description: 'How far training has come.',
@@ -132,25 +116,7 @@ export const Job = builder.objectRef<JobView>('Job').implement({
   }),
 })
 
-const JobSortField = builder.enumType('JobSortField', {
-  description: 'Job list order.',
-  values: { createdAt: { description: 'Creation time' }, updatedAt: { description: 'Last change' }, name: { description: 'Name' } } as const,
-})
-
-export const CreateJobInput = builder.inputType('CreateJobInput', {
-  description: 'A training job request (the body of POST /v1/training/jobs).',
-  fields: (t) => ({
-    name: t.string({ required: true, description: 'Non-empty, at most 128 characters.' }),
-    description: t.string({ description: 'At most 2000 characters.' }),
-    priority: t.int({ description: 'Queue priority (-1000 to 1000, higher first); default 0.' }),
-    model: t.field({ type: ModelInput, required: true, description: 'What to train.' }),
-    dataset: t.field({ type: DatasetRefInput, required: true, description: 'Dataset and splits.' }),
-    hyperparameters: t.field({ type: HyperparametersInput, required: true, description: 'Hyperparameters.' }),
-    resources: t.field({ type: ResourcesInput, required: true, description: 'Instance type and count.' }),
-    output: t.field({ type: OutputInput, description: 'Checkpointing and export.' }),
-    options: t.field({ type: OptionsInput, description: 'Other options.' }),
-  }),
-})
+const JobSortField = enumOf('JobSortField', 'Job list order.', jobSortFields, { createdAt: 'Creation time', updatedAt: 'Last change', name: 'Name' })
 
 const DeleteJobResult = builder.objectRef<{ jobId: string; deleted: true; deletedAt: string; force: boolean }>('DeleteJobResult').implement({
   description: 'Result of deleteJob.',
@@ -179,15 +145,9 @@ builder.queryFields((t) => ({
       sortBy: t.arg({ type: JobSortField, description: 'Default createdAt.' }),
       sortOrder: t.arg({ type: SortOrder, description: 'Default desc.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const filters = withoutNulls({ status: args.status, model: args.model, owner: args.owner, sortBy: args.sortBy, sortOrder: args.sortOrder })
-      let totalCount = 0
-      const connection = await resolveOffsetConnection({ args }, async ({ offset, limit }) => {
-        const page = await ctx.services.jobs.find(viewer(ctx), filters, { offset, limit })
-        totalCount = page.total
-        return page.items
-      })
-      return { ...connection, totalCount }
+    resolve: (_root, args, ctx) => {
+      const filter = filterOf({ status: args.status, model: args.model, owner: args.owner, sortBy: args.sortBy, sortOrder: args.sortOrder })
+      return offsetConnection(args, (window) => ctx.services.jobs.find(viewer(ctx), filter, window))
     },
   }),
 }))
@@ -216,50 +176,19 @@ builder.mutationFields((t) => ({
   }),
 }))
 
-/**
- * Jobs from the events of one topic. A Repeater (not an async generator) so
- * that a client that unsubscribes releases the bus subscription at once,
- * not at the next event. With `untilEnded`, completes after the event that
- * reports the job ended.
- */
-function jobStream(ctx: GraphQLContext, topic: Topic<JobUpdatedEvent>, options: { untilEnded: boolean; check?: () => Promise<JobView> }) {
-  return new Repeater<JobView>(async (push, stop) => {
-    const events = await ctx.services.bus.subscribe<JobUpdatedEvent>(topic)
-    void stop.then(() => events.return?.())
-    if (options.check) {
-      // Checked after subscribing, so no change between the check and the first event is lost.
-      const current = await options.check()
-      if (endedStatuses.includes(current.status)) {
-        await push(current)
-        stop()
-        return
-      }
-    }
-    for await (const event of events) {
-      await push(event.job)
-      if (options.untilEnded && endedStatuses.includes(event.job.status)) break
-    }
-    stop()
-  })
-}
-
 builder.subscriptionFields((t) => ({
   jobUpdated: t.field({
     type: Job,
     description:
       'Every change of one of your jobs (E1101 when it is not yours). For a job that has already ended, sends its final state once; the stream completes after the job ends.',
     args: { id: t.arg.id({ required: true, description: 'Job id.' }) },
-    subscribe: async (_root, args, ctx) => {
-      const id = String(args.id)
-      await ctx.services.jobs.get(viewer(ctx), id)
-      return jobStream(ctx, topics.job(id), { untilEnded: true, check: () => ctx.services.jobs.get(viewer(ctx), id) })
-    },
+    subscribe: (_root, args, ctx) => ctx.services.jobs.watch(viewer(ctx), String(args.id)),
     resolve: (job) => job,
   }),
   myJobs: t.field({
     type: Job,
     description: 'Every change of any of your jobs.',
-    subscribe: (_root, _args, ctx) => jobStream(ctx, topics.userJobs(viewer(ctx).userId), { untilEnded: false }),
+    subscribe: (_root, _args, ctx) => ctx.services.jobs.watchMine(viewer(ctx)),
     resolve: (job) => job,
   }),
 }))

@@ -12,7 +12,6 @@ import type {
   EvaluationView,
   LogLine,
   LogPage,
-  MonitorEvent,
   PerClassMetrics,
   SeriesPoint,
 } from '../services/monitoring.ts'
@@ -260,29 +259,6 @@ builder.queryFields((t) => ({
   }),
 }))
 
-/** The items one feed event carries, one subscription result each; `return` releases the feed at once. */
-function relay<T>(feed: AsyncIterableIterator<MonitorEvent>, pick: (event: MonitorEvent) => T[]): AsyncIterableIterator<T> {
-  const pending: T[] = []
-  return {
-    async next() {
-      while (pending.length === 0) {
-        const next = await feed.next()
-        if (next.done) return { done: true, value: undefined }
-        pending.push(...pick(next.value))
-      }
-      return { done: false, value: pending.shift() as T }
-    },
-    async return() {
-      pending.length = 0
-      await feed.return?.()
-      return { done: true, value: undefined }
-    },
-    [Symbol.asyncIterator]() {
-      return this
-    },
-  }
-}
-
 builder.subscriptionFields((t) => ({
   jobMetrics: t.field({
     type: MetricPoint,
@@ -292,10 +268,7 @@ builder.subscriptionFields((t) => ({
       id: t.arg.id({ required: true, description: 'Job id.' }),
       names: t.arg.stringList({ description: 'Only these metrics.' }),
     },
-    subscribe: async (_root, args, ctx) => {
-      const feed = await ctx.services.monitoring.watch(viewer(ctx), String(args.id), { metrics: true, names: args.names ?? undefined })
-      return relay<MetricPointView>(feed, (event) => (event.kind === 'metrics' ? event.points : []))
-    },
+    subscribe: (_root, args, ctx) => ctx.services.monitoring.watchMetrics(viewer(ctx), String(args.id), args.names ?? undefined),
     resolve: (point) => point,
   }),
   jobMetricBatches: t.field({
@@ -306,10 +279,7 @@ builder.subscriptionFields((t) => ({
       id: t.arg.id({ required: true, description: 'Job id.' }),
       names: t.arg.stringList({ description: 'Only these metrics.' }),
     },
-    subscribe: async (_root, args, ctx) => {
-      const feed = await ctx.services.monitoring.watch(viewer(ctx), String(args.id), { metrics: true, names: args.names ?? undefined })
-      return relay(feed, (event) => (event.kind === 'metrics' ? [{ jobId: event.jobId, points: event.points, emittedAt: event.emittedAt }] : []))
-    },
+    subscribe: (_root, args, ctx) => ctx.services.monitoring.watchMetricBatches(viewer(ctx), String(args.id), args.names ?? undefined),
     resolve: (batch) => batch,
   }),
   jobLogs: t.field({
@@ -319,10 +289,7 @@ builder.subscriptionFields((t) => ({
       id: t.arg.id({ required: true, description: 'Job id.' }),
       minLevel: t.arg({ type: LogLevel, defaultValue: 'info', description: 'Lines at this level and above.' }),
     },
-    subscribe: async (_root, args, ctx) => {
-      const feed = await ctx.services.monitoring.watch(viewer(ctx), String(args.id), { logs: true, minLevel: args.minLevel ?? undefined })
-      return relay<JobLogView>(feed, (event) => (event.kind === 'log' ? [event.log] : []))
-    },
+    subscribe: (_root, args, ctx) => ctx.services.monitoring.watchLogs(viewer(ctx), String(args.id), args.minLevel ?? undefined),
     resolve: (log) => log,
   }),
 }))

@@ -1,6 +1,7 @@
 // Instance types, base models and the viewer in GraphQL.
 import { builder } from './builder.ts'
 import { viewer } from '../context.ts'
+import { Architecture, Task } from './enums.ts'
 import { baseModels, type BaseModel as BaseModelEntry } from '../domain/catalog.ts'
 import type { InstanceTypeUsage } from '../services/resources.ts'
 
@@ -25,8 +26,8 @@ const BaseModel = builder.objectRef<BaseModelEntry>('BaseModel').implement({
   description: 'A built-in base model.',
   fields: (t) => ({
     name: t.exposeString('name', { description: 'Name to use in model.baseModel.' }),
-    tasks: t.exposeStringList('tasks', { description: 'Tasks it trains.' }),
-    architecture: t.exposeString('architecture', { description: 'Architecture.' }),
+    tasks: t.field({ type: [Task], description: 'Tasks it trains.', resolve: (model) => model.tasks }),
+    architecture: t.field({ type: Architecture, description: 'Architecture.', resolve: (model) => model.architecture }),
     description: t.exposeString('description', { description: 'What it is.' }),
   }),
 })
@@ -48,8 +49,8 @@ builder.queryFields((t) => ({
   baseModels: t.field({
     type: [BaseModel],
     description: 'Built-in base models, optionally for one task.',
-    args: { task: t.arg.string({ description: 'Only models for this task.' }) },
-    resolve: (_root, args) => baseModels.filter((model) => !args.task || (model.tasks as readonly string[]).includes(args.task)),
+    args: { task: t.arg({ type: Task, description: 'Only models for this task.' }) },
+    resolve: (_root, args) => baseModels.filter((model) => !args.task || model.tasks.includes(args.task)),
   }),
   viewer: t.field({
     type: Viewer,

@@ -13,16 +13,18 @@ import { WebSocketServer } from 'ws'
 import type { Logger } from 'pino'
 import { authenticateForGraphql, type GraphQLContext } from '../context.ts'
 import { DomainError, InvalidInputError } from '../errors/index.ts'
+import { httpStatusOf, isClientError } from '../errors/http-status.ts'
 import type { Principal } from '../services/auth.ts'
 import type { Services } from '../services/index.ts'
-import { isClientError, maskError, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
+import { maskError, originalOf, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
 import { schema } from './index.ts'
 
 /** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
 export function failGraphql(reply: FastifyReply, error: DomainError) {
-  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  const status = httpStatusOf(error)
+  if (status === 401) reply.header('WWW-Authenticate', 'Bearer')
   return reply
-    .code(error.status)
+    .code(status)
     .send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
 }
 
@@ -39,7 +41,7 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
       warn: (...args: unknown[]) => logger.warn({ args }, 'graphql'),
       error: (...args: unknown[]) => {
         const err = args.find((arg) => arg instanceof Error)
-        if (isClientError(err)) logger.debug({ err }, 'graphql request refused')
+        if (isClientError(originalOf(err))) logger.debug({ err }, 'graphql request refused')
         else logger.error({ err, args }, 'graphql')
       },
     },

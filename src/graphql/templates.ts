@@ -1,10 +1,14 @@
 // Templates in GraphQL (spec §6).
-import { resolveOffsetConnection } from '@pothos/plugin-relay'
 import { builder, SortOrder, withoutNulls } from './builder.ts'
-import { DatasetSettingsInput, HyperparametersInput, ModelInput, OptionsInput, OutputInput, ResourcesInput } from './job-config.ts'
+import { filterOf, offsetConnection } from './connection.ts'
+import './job-config.ts'
+import { enumOf } from './enums.ts'
+import { zodInputType } from './zod-fields.ts'
 import { Job } from './jobs.ts'
 import { viewer } from '../context.ts'
+import { createTemplateSchema } from '../domain/job-config.ts'
 import type { TemplateView } from '../domain/views.ts'
+import { templateSortFields, templateVisibilities } from '../services/templates.ts'
 
 const Template = builder.objectRef<TemplateView>('Template').implement({
   description: 'A saved job configuration; private to its owner unless public.',
@@ -25,20 +29,7 @@ const Template = builder.objectRef<TemplateView>('Template').implement({
   }),
 })
 
-const CreateTemplateInput = builder.inputType('CreateTemplateInput', {
-  description: 'A template (the body of POST /v1/training/templates).',
-  fields: (t) => ({
-    name: t.string({ required: true, description: 'Non-empty, at most 128 characters.' }),
-    description: t.string({ description: 'At most 2000 characters.' }),
-    model: t.field({ type: ModelInput, required: true, description: 'What to train.' }),
-    dataset: t.field({ type: DatasetSettingsInput, description: 'Splits and column roles (the dataset itself is chosen per job).' }),
-    hyperparameters: t.field({ type: HyperparametersInput, description: 'Hyperparameters.' }),
-    resources: t.field({ type: ResourcesInput, description: 'Resources.' }),
-    output: t.field({ type: OutputInput, description: 'Output settings.' }),
-    options: t.field({ type: OptionsInput, description: 'Other options.' }),
-    isPublic: t.boolean({ description: 'Visible to every user; default false.' }),
-  }),
-})
+const CreateTemplateInput = zodInputType('CreateTemplateInput', createTemplateSchema)
 
 const CreateJobFromTemplateInput = builder.inputType('CreateJobFromTemplateInput', {
   description: 'What a job from a template adds (spec §6.2).',
@@ -49,14 +40,16 @@ const CreateJobFromTemplateInput = builder.inputType('CreateJobFromTemplateInput
   }),
 })
 
-const TemplateVisibility = builder.enumType('TemplateVisibility', {
-  description: 'Which templates to list.',
-  values: { all: { description: 'Yours and public ones' }, mine: { description: 'Yours' }, public: { description: 'Public ones' } } as const,
+const TemplateVisibility = enumOf('TemplateVisibility', 'Which templates to list.', templateVisibilities, {
+  all: 'Yours and public ones',
+  mine: 'Yours',
+  public: 'Public ones',
 })
 
-const TemplateSortField = builder.enumType('TemplateSortField', {
-  description: 'Template list order.',
-  values: { createdAt: { description: 'Creation time' }, updatedAt: { description: 'Last change' }, name: { description: 'Name' } } as const,
+const TemplateSortField = enumOf('TemplateSortField', 'Template list order.', templateSortFields, {
+  createdAt: 'Creation time',
+  updatedAt: 'Last change',
+  name: 'Name',
 })
 
 const DeleteTemplateResult = builder.objectRef<{ templateId: string; deleted: true; deletedAt: string }>('DeleteTemplateResult').implement({
@@ -83,15 +76,9 @@ builder.queryFields((t) => ({
       sortBy: t.arg({ type: TemplateSortField, description: 'Default createdAt.' }),
       sortOrder: t.arg({ type: SortOrder, description: 'Default desc.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const filters = withoutNulls({ visibility: args.visibility, sortBy: args.sortBy, sortOrder: args.sortOrder })
-      let totalCount = 0
-      const connection = await resolveOffsetConnection({ args }, async ({ offset, limit }) => {
-        const page = await ctx.services.templates.find(viewer(ctx), filters, { offset, limit })
-        totalCount = page.total
-        return page.items
-      })
-      return { ...connection, totalCount }
+    resolve: (_root, args, ctx) => {
+      const filter = filterOf({ visibility: args.visibility, sortBy: args.sortBy, sortOrder: args.sortOrder })
+      return offsetConnection(args, (window) => ctx.services.templates.find(viewer(ctx), filter, window))
     },
   }),
 }))

@@ -1,18 +1,16 @@
 // Hyperparameter tunings in GraphQL (spec §3): the Tuning and Trial types,
 // queries, createTuning / stopTuning, and a tuningUpdated subscription.
-import { resolveOffsetConnection } from '@pothos/plugin-relay'
-import { Repeater } from 'graphql-yoga'
 import { builder, SortOrder, withoutNulls } from './builder.ts'
-import { CreateJobInput, Job } from './jobs.ts'
+import { filterOf, offsetConnection } from './connection.ts'
+import { Job } from './jobs.ts'
+import { CreateJobInput } from './job-config.ts'
+import { enumOf } from './enums.ts'
 import { viewer } from '../context.ts'
 import { InvalidInputError } from '../errors/index.ts'
 import type { ParameterSpec } from '../domain/search-space.ts'
 import { directions, pruningTypes, strategyTypes, type EarlyStopping, type TuningObjective, type TuningStrategy } from '../domain/tuning-config.ts'
-import { endedTuningStatuses, trialStatuses, tuningStatuses, type IntermediateValue, type TrialView, type TuningView } from '../domain/tuning-view.ts'
-import { topics, type TuningUpdatedEvent } from '../events/index.ts'
-
-const enumOf = <T extends string>(name: string, description: string, values: readonly T[]) =>
-  builder.enumType(name, { description, values: Object.fromEntries(values.map((value) => [value, { value }])) as Record<T, { value: T }> })
+import { trialStatuses, tuningStatuses, type IntermediateValue, type TrialView, type TuningView } from '../domain/tuning-view.ts'
+import { tuningSortFields } from '../services/tunings.ts'
 
 const TuningStatus = enumOf(
   'TuningStatus',
@@ -254,9 +252,10 @@ const CreateTuningInput = builder.inputType('CreateTuningInput', {
   }),
 })
 
-const TuningSortField = builder.enumType('TuningSortField', {
-  description: 'Tuning list order.',
-  values: { createdAt: { description: 'Creation time' }, updatedAt: { description: 'Last change' }, name: { description: 'Name' } } as const,
+const TuningSortField = enumOf('TuningSortField', 'Tuning list order.', tuningSortFields, {
+  createdAt: 'Creation time',
+  updatedAt: 'Last change',
+  name: 'Name',
 })
 
 /** The REST shape of `parameters` (a map by name) from the GraphQL list. */
@@ -284,15 +283,9 @@ builder.queryFields((t) => ({
       sortBy: t.arg({ type: TuningSortField, description: 'Default createdAt.' }),
       sortOrder: t.arg({ type: SortOrder, description: 'Default desc.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const filters = withoutNulls({ status: args.status, sortBy: args.sortBy, sortOrder: args.sortOrder })
-      let totalCount = 0
-      const connection = await resolveOffsetConnection({ args }, async ({ offset, limit }) => {
-        const page = await ctx.services.tunings.find(viewer(ctx), filters, { offset, limit })
-        totalCount = page.total
-        return page.items
-      })
-      return { ...connection, totalCount }
+    resolve: (_root, args, ctx) => {
+      const filter = filterOf({ status: args.status, sortBy: args.sortBy, sortOrder: args.sortOrder })
+      return offsetConnection(args, (window) => ctx.services.tunings.find(viewer(ctx), filter, window))
     },
   }),
 }))
@@ -321,23 +314,7 @@ builder.subscriptionFields((t) => ({
     description:
       'Every change of one of your tunings: trials suggested, reporting, pruned, ended; bestTrial; the state. Sends the current state first; completes after the tuning ends.',
     args: { id: t.arg.id({ required: true, description: 'Tuning id.' }) },
-    subscribe: async (_root, args, ctx) => {
-      const id = String(args.id)
-      await ctx.services.tunings.get(viewer(ctx), id)
-      return new Repeater<TuningView>(async (push, stop) => {
-        const events = await ctx.services.bus.subscribe<TuningUpdatedEvent>(topics.tuning(id))
-        void stop.then(() => events.return?.())
-        // Read after subscribing, so no change between the read and the first event is lost.
-        const current = await ctx.services.tunings.get(viewer(ctx), id)
-        await push(current)
-        if (endedTuningStatuses.includes(current.status)) return stop()
-        for await (const event of events) {
-          await push(event.tuning)
-          if (endedTuningStatuses.includes(event.tuning.status)) break
-        }
-        stop()
-      })
-    },
+    subscribe: (_root, args, ctx) => ctx.services.tunings.watch(viewer(ctx), String(args.id)),
     resolve: (tuning) => tuning,
   }),
 }))

@@ -1,8 +1,9 @@
 // The spec's response envelope, for success and failure alike.
 import type { FastifyReply } from 'fastify'
-import { DomainError, type FieldProblem } from '../errors/index.ts'
+import type { DomainError, FieldProblem } from '../errors/index.ts'
+import { httpStatusOf } from '../errors/http-status.ts'
 
-export const internalErrorCode = 'E1000'
+export { internalErrorCode } from '../errors/http-status.ts'
 
 export interface ErrorBody {
   success: false
@@ -19,7 +20,9 @@ export function errorBody(code: string, message: string, details?: FieldProblem[
 }
 
 export function fail(reply: FastifyReply, error: DomainError) {
-  if (error.status === 401) reply.header('WWW-Authenticate', 'Bearer')
-  if (error.status === 413) reply.header('Connection', 'close')
-  return reply.code(error.status).send(errorBody(error.code, error.message, error.details))
+  const status = httpStatusOf(error)
+  if (status === 401) reply.header('WWW-Authenticate', 'Bearer')
+  // The rest of an oversized body is not read: the connection cannot carry another request.
+  if (status === 413) reply.header('Connection', 'close')
+  return reply.code(status).send(errorBody(error.code, error.message, error.details))
 }

@@ -1,188 +1,292 @@
-// The REST compatibility layer: the endpoints of the spec, each a thin
-// projection onto the same services the GraphQL resolvers call, answering
-// with the spec's envelope, status codes and messages.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { z } from 'zod'
-import type { Services } from '../services/index.ts'
-import type { Principal } from '../services/auth.ts'
-import { decodeFormFields } from '../services/datasets.ts'
+// The REST compatibility layer as one table, in the order of the spec's
+// table of contents: each endpoint's method and path, query parameters,
+// body, success status and message, and the service call (the same services
+// the GraphQL resolvers call) whose answer is the envelope's `data`.
+import type { FastifyInstance } from 'fastify'
 import { baseModels } from '../domain/catalog.ts'
-import { parseInput } from '../domain/validation.ts'
-import { InvalidInputError } from '../errors/index.ts'
-import { ok } from './envelope.ts'
-import { readDatasetForm } from './multipart.ts'
-import { registerMonitoringRoutes } from './monitoring-routes.ts'
-import { registerExportRoutes } from './export-routes.ts'
+import type { PageRequest } from '../domain/pagination.ts'
+import { decodeFormFields } from '../services/datasets.ts'
+import type { Services } from '../services/index.ts'
+import {
+  compareQuery,
+  datasetListQuery,
+  deleteJobQuery,
+  eventsQuery,
+  jobListQuery,
+  logsQuery,
+  metricsQuery,
+  modelsQuery,
+  noQuery,
+  pageOnlyQuery,
+  templateListQuery,
+  tuningListQuery,
+} from './queries.ts'
+import { sendExportFile, streamJobEvents } from './raw-replies.ts'
+import { registerRoutes, route } from './table.ts'
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    principal: Principal | null
-  }
-}
+/** `page` and `limit` apart from the filters of a list query. */
+const split = <Q extends PageRequest>({ page, limit, ...filter }: Q) => ({ filter, page: { page, limit } })
 
-type Params = Record<string, string>
+const routes = [
+  // §1 Training jobs
+  route({
+    method: 'POST',
+    path: '/v1/training/jobs',
+    query: noQuery,
+    body: 'json',
+    status: 201,
+    message: '训练任务创建成功',
+    handle: async ({ services, principal, body }) => ({ job: await services.jobs.create(principal, body) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ job: await services.jobs.get(principal, params.jobId) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs',
+    query: jobListQuery,
+    handle: async ({ services, principal, query }) => {
+      const { filter, page } = split(query)
+      const { items, pagination } = await services.jobs.list(principal, filter, page)
+      return { jobs: items, pagination }
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/training/jobs/:jobId/stop',
+    query: noQuery,
+    body: 'none',
+    handle: async ({ services, principal, params }) => {
+      const job = await services.jobs.stop(principal, params.jobId)
+      return { job: { id: job.id, status: job.status, stoppedAt: job.stoppedAt } }
+    },
+    // After `handle`: the message's argument is what handle answers.
+    message: ({ job }) => (job.status === 'cancelled' ? '训练任务已取消' : '训练任务停止中'),
+  }),
+  route({
+    method: 'DELETE',
+    path: '/v1/training/jobs/:jobId',
+    query: deleteJobQuery,
+    message: '训练任务删除成功',
+    handle: ({ services, principal, params, query }) => services.jobs.delete(principal, params.jobId, query.force ?? false),
+  }),
 
-const isJson = (request: FastifyRequest) => /^application\/([\w.+-]+\+)?json\b/i.test(request.headers['content-type'] ?? '')
+  // §2 Datasets
+  route({
+    method: 'POST',
+    path: '/v1/training/datasets',
+    query: noQuery,
+    body: 'multipart',
+    status: 201,
+    message: '数据集创建成功',
+    handle: async ({ services, principal, body: form }) => {
+      const { fields, problems } = decodeFormFields(form.fields)
+      return { dataset: await services.datasets.create(principal, { fields, problems: [...form.problems, ...problems], file: form.file }) }
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/datasets',
+    query: datasetListQuery,
+    handle: async ({ services, principal, query }) => {
+      const { filter, page } = split(query)
+      const { items, pagination } = await services.datasets.list(principal, filter, page)
+      return { datasets: items, pagination }
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/datasets/:datasetId',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ dataset: await services.datasets.get(principal, params.datasetId) }),
+  }),
+  route({
+    method: 'DELETE',
+    path: '/v1/training/datasets/:datasetId',
+    query: noQuery,
+    message: '数据集删除成功',
+    handle: ({ services, principal, params }) => services.datasets.delete(principal, params.datasetId),
+  }),
 
-/** The JSON body of a request; a clear E1108 when it is missing or not JSON. */
-function jsonBody(request: FastifyRequest): unknown {
-  const type = request.headers['content-type']
-  if (type !== undefined && !isJson(request)) {
-    throw new InvalidInputError(`Content-Type ${JSON.stringify(type)} is not accepted here; send a JSON body with Content-Type: application/json`)
-  }
-  if (request.body === undefined || request.body === null) {
-    throw new InvalidInputError('A JSON request body is required (Content-Type: application/json)')
-  }
-  return request.body
-}
+  // §3 Hyperparameter tuning
+  route({
+    method: 'POST',
+    path: '/v1/training/tuning',
+    query: noQuery,
+    body: 'json',
+    status: 201,
+    message: '调优任务创建成功',
+    handle: async ({ services, principal, body }) => ({ tuning: await services.tunings.create(principal, body) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/tuning/:tuningId',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ tuning: await services.tunings.get(principal, params.tuningId) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/tuning',
+    query: tuningListQuery,
+    handle: async ({ services, principal, query }) => {
+      const { filter, page } = split(query)
+      const { items, pagination } = await services.tunings.list(principal, filter, page)
+      return { tunings: items, pagination }
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/training/tuning/:tuningId/stop',
+    query: noQuery,
+    body: 'none',
+    handle: async ({ services, principal, params }) => ({ tuning: await services.tunings.stop(principal, params.tuningId) }),
+    message: ({ tuning }) => (tuning.status === 'cancelled' ? '调优任务已取消' : '调优任务停止中'),
+  }),
 
-/** Endpoints without a body accept none (a JSON `{}` is tolerated). */
-function noBody(request: FastifyRequest) {
-  const body = request.body
-  const empty = body === undefined || body === null || (typeof body === 'object' && Object.keys(body).length === 0)
-  if (!empty) throw new InvalidInputError('This endpoint takes no request body')
-}
+  // §4 Monitoring. `/jobs/compare` is a static path: the router prefers it over `/jobs/:jobId`.
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/logs',
+    query: logsQuery,
+    handle: ({ services, principal, params, query: q }) => {
+      const logQuery = { minLevel: q.level, startTime: q.startTime, endTime: q.endTime, limit: q.limit, after: q.cursor }
+      return services.monitoring.logs(principal, params.jobId, logQuery, { minLevel: 'level', after: 'cursor' })
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/metrics',
+    query: metricsQuery,
+    handle: async ({ services, principal, params, query: q }) => ({
+      metrics: await services.monitoring.metricHistory(principal, params.jobId, { names: q.metrics, maxPoints: q.maxPoints }, { names: 'metrics' }),
+    }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/checkpoints',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ checkpoints: await services.monitoring.checkpoints(principal, params.jobId) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/evaluation',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ evaluation: await services.monitoring.evaluation(principal, params.jobId) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/compare',
+    query: compareQuery,
+    handle: async ({ services, principal, query }) => {
+      const { jobs, differences, best } = await services.monitoring.compare(principal, query.ids, 'ids')
+      return { jobs: jobs.map(({ job: _job, ...entry }) => entry), differences, best }
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/events',
+    query: eventsQuery,
+    reply: async ({ services, principal, params, query: q }, request, reply) => {
+      const watch = { metrics: true, names: q.metrics, logs: true, minLevel: q.level }
+      return streamJobEvents(request, reply, await services.monitoring.watch(principal, params.jobId, watch, { names: 'metrics' }))
+    },
+  }),
 
-const deleteJobQuery = z.strictObject({
-  force: z.enum(['true', 'false', '1', '0'], 'must be true or false').optional(),
-})
-const noQuery = z.strictObject({})
+  // §5 Model export, and prediction
+  route({
+    method: 'POST',
+    path: '/v1/training/jobs/:jobId/export',
+    query: noQuery,
+    body: 'json',
+    message: '模型导出任务创建成功',
+    handle: async ({ services, principal, params, body }) => ({ export: await services.exports.create(principal, params.jobId, body) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/exports',
+    query: pageOnlyQuery,
+    handle: async ({ services, principal, params, query }) => {
+      const { items, pagination } = await services.exports.list(principal, params.jobId, query)
+      return { exports: items, pagination }
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/exports/:exportId',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ export: await services.exports.get(principal, params.jobId, params.exportId) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/jobs/:jobId/exports/:exportId/download',
+    query: noQuery,
+    reply: async ({ services, principal, params }, request, reply) =>
+      sendExportFile(request, reply, params.exportId, await services.exports.file(principal, params.jobId, params.exportId)),
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/training/jobs/:jobId/predict',
+    query: noQuery,
+    body: 'json',
+    handle: ({ services, principal, params, body }) => services.exports.predict(principal, params.jobId, body),
+  }),
 
-function principalOf(request: FastifyRequest): Principal {
-  // Set by the onRequest hook of every /v1 route.
-  return request.principal as Principal
-}
+  // §6 Templates
+  route({
+    method: 'POST',
+    path: '/v1/training/templates',
+    query: noQuery,
+    body: 'json',
+    status: 201,
+    message: '训练模板创建成功',
+    handle: async ({ services, principal, body }) => ({ template: await services.templates.create(principal, body) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/templates',
+    query: templateListQuery,
+    handle: async ({ services, principal, query }) => {
+      const { filter, page } = split(query)
+      const { items, pagination } = await services.templates.list(principal, filter, page)
+      return { templates: items, pagination }
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/training/templates/:templateId',
+    query: noQuery,
+    handle: async ({ services, principal, params }) => ({ template: await services.templates.get(principal, params.templateId) }),
+  }),
+  route({
+    method: 'DELETE',
+    path: '/v1/training/templates/:templateId',
+    query: noQuery,
+    message: '训练模板删除成功',
+    handle: ({ services, principal, params }) => services.templates.delete(principal, params.templateId),
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/training/templates/:templateId/create-job',
+    query: noQuery,
+    body: 'json',
+    status: 201,
+    message: '训练任务创建成功',
+    handle: async ({ services, principal, params, body }) => ({ job: await services.templates.createJob(principal, params.templateId, body) }),
+  }),
+
+  // Added reads: what can be asked for
+  route({ method: 'GET', path: '/v1/training/resources', query: noQuery, handle: ({ services }) => services.resources.usage() }),
+  route({
+    method: 'GET',
+    path: '/v1/training/models',
+    query: modelsQuery,
+    handle: async ({ query: { task } }) => ({ models: baseModels.filter((model) => !task || (model.tasks as readonly string[]).includes(task)) }),
+  }),
+]
 
 export function registerRestRoutes(app: FastifyInstance, services: Services) {
-  const { jobs, datasets, templates, tunings, resources } = services
-
-  app.register(async (v1) => {
-    v1.addHook('onRequest', async (request) => {
-      request.principal = await services.auth.authenticate(request.headers.authorization)
-    })
-
-    const route = (
-      method: 'GET' | 'POST' | 'DELETE',
-      url: string,
-      handler: (
-        request: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>,
-        reply: FastifyReply,
-        principal: Principal,
-      ) => Promise<unknown>,
-    ) =>
-      v1.route<{ Params: Params; Querystring: Record<string, unknown> }>({
-        method,
-        url,
-        handler: (request, reply) => handler(request, reply, principalOf(request)),
-      })
-
-    // §1 Training jobs
-    route('POST', '/v1/training/jobs', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 201, { job: await jobs.create(principal, jsonBody(request)) }, '训练任务创建成功')
-    })
-    route('GET', '/v1/training/jobs', async (request, reply, principal) => {
-      const page = await jobs.list(principal, request.query)
-      return ok(reply, 200, { jobs: page.items, pagination: page.pagination })
-    })
-    route('GET', '/v1/training/jobs/:jobId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, { job: await jobs.get(principal, request.params.jobId) })
-    })
-    route('POST', '/v1/training/jobs/:jobId/stop', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      noBody(request)
-      const job = await jobs.stop(principal, request.params.jobId)
-      return ok(
-        reply,
-        200,
-        { job: { id: job.id, status: job.status, stoppedAt: job.stoppedAt } },
-        job.status === 'cancelled' ? '训练任务已取消' : '训练任务停止中',
-      )
-    })
-    route('DELETE', '/v1/training/jobs/:jobId', async (request, reply, principal) => {
-      const query = parseInput(deleteJobQuery, request.query)
-      const result = await jobs.delete(principal, request.params.jobId, query.force === 'true' || query.force === '1')
-      return ok(reply, 200, result, '训练任务删除成功')
-    })
-    registerMonitoringRoutes(v1, services)
-    registerExportRoutes(v1, services, { jsonBody })
-
-    // §2 Datasets
-    route('POST', '/v1/training/datasets', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      if (!/^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
-        throw new InvalidInputError('Upload a dataset as multipart/form-data with a "file" part and the fields name, type and format')
-      }
-      const form = await readDatasetForm(request.raw, services.storage, services.maxUploadBytes)
-      const decoded = decodeFormFields(form.fields)
-      const dataset = await datasets.create(principal, { fields: decoded.fields, problems: [...form.problems, ...decoded.problems], file: form.file })
-      return ok(reply, 201, { dataset }, '数据集创建成功')
-    })
-    route('GET', '/v1/training/datasets', async (request, reply, principal) => {
-      const page = await datasets.list(principal, request.query)
-      return ok(reply, 200, { datasets: page.items, pagination: page.pagination })
-    })
-    route('GET', '/v1/training/datasets/:datasetId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, { dataset: await datasets.get(principal, request.params.datasetId) })
-    })
-    route('DELETE', '/v1/training/datasets/:datasetId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, await datasets.delete(principal, request.params.datasetId), '数据集删除成功')
-    })
-
-    // §3 Hyperparameter tuning
-    route('POST', '/v1/training/tuning', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 201, { tuning: await tunings.create(principal, jsonBody(request)) }, '调优任务创建成功')
-    })
-    route('GET', '/v1/training/tuning', async (request, reply, principal) => {
-      const page = await tunings.list(principal, request.query)
-      return ok(reply, 200, { tunings: page.items, pagination: page.pagination })
-    })
-    route('GET', '/v1/training/tuning/:tuningId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, { tuning: await tunings.get(principal, request.params.tuningId) })
-    })
-    route('POST', '/v1/training/tuning/:tuningId/stop', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      noBody(request)
-      const tuning = await tunings.stop(principal, request.params.tuningId)
-      return ok(reply, 200, { tuning }, tuning.status === 'cancelled' ? '调优任务已取消' : '调优任务停止中')
-    })
-
-    // §6 Templates
-    route('POST', '/v1/training/templates', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 201, { template: await templates.create(principal, jsonBody(request)) }, '训练模板创建成功')
-    })
-    route('GET', '/v1/training/templates', async (request, reply, principal) => {
-      const page = await templates.list(principal, request.query)
-      return ok(reply, 200, { templates: page.items, pagination: page.pagination })
-    })
-    route('GET', '/v1/training/templates/:templateId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, { template: await templates.get(principal, request.params.templateId) })
-    })
-    route('DELETE', '/v1/training/templates/:templateId', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, await templates.delete(principal, request.params.templateId), '训练模板删除成功')
-    })
-    route('POST', '/v1/training/templates/:templateId/create-job', async (request, reply, principal) => {
-      parseInput(noQuery, request.query)
-      const job = await templates.createJob(principal, request.params.templateId, jsonBody(request))
-      return ok(reply, 201, { job }, '训练任务创建成功')
-    })
-
-    // Added reads: what can be asked for
-    route('GET', '/v1/training/resources', async (request, reply) => {
-      parseInput(noQuery, request.query)
-      return ok(reply, 200, await resources.usage())
-    })
-    route('GET', '/v1/training/models', async (request, reply) => {
-      const { task } = parseInput(z.strictObject({ task: z.string().optional() }), request.query)
-      return ok(reply, 200, { models: baseModels.filter((model) => !task || (model.tasks as readonly string[]).includes(task)) })
-    })
-  })
+  registerRoutes(app, services, routes)
 }

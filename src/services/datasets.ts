@@ -4,8 +4,8 @@ import type { Db, Prisma } from '../infra/db.ts'
 import type { StagedFile, Storage } from '../infra/storage.ts'
 import { ConflictError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
 import { newId } from '../domain/ids.ts'
-import { pageQuery, paginationOf } from '../domain/pagination.ts'
-import { parseInput, problemsOf } from '../domain/validation.ts'
+import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
+import { isOneOf, oneOfMessage, problemsOf } from '../domain/validation.ts'
 import { activeStatuses, datasetView, type DatasetView } from '../domain/views.ts'
 import { requireScope, type Principal } from './auth.ts'
 import { analyzeFile, checkDeclaredSchema, type DatasetFormat } from './dataset-ingest.ts'
@@ -71,15 +71,17 @@ export function decodeFormFields(raw: Record<string, string>): { fields: Record<
   return { fields, problems }
 }
 
-const filterFields = {
-  type: z.enum(datasetTypes, `must be one of ${datasetTypes.join(', ')}`).optional(),
-  /** Every tag must match: a list (GraphQL), or comma-separated text (REST). */
-  tags: z.union([z.string(), z.array(z.string())], 'must be a string or a list of strings').optional(),
-  sortBy: z.enum(['name', 'createdAt', 'size'], 'must be name, createdAt or size').default('createdAt'),
-  sortOrder: pageQuery.sortOrder,
+export const datasetSortFields = ['name', 'createdAt', 'size'] as const
+
+/** Which datasets a list shows, and in what order (default: newest first). */
+export interface DatasetFilter {
+  /** One of `datasetTypes` (checked here: GraphQL passes any string). */
+  type?: string
+  /** Every tag must match; blank entries are ignored. */
+  tags?: readonly string[]
+  sortBy?: (typeof datasetSortFields)[number]
+  sortOrder?: SortOrder
 }
-const filterSchema = z.strictObject(filterFields)
-const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
 
 export function createDatasetService(deps: { db: Db; storage: Storage }) {
   const { db, storage } = deps
@@ -154,26 +156,29 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
       }
     },
 
-    /** GET /datasets: filters, `page` and `limit` from a query string. */
-    async list(principal: Principal, query: unknown) {
-      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { items, total } = await this.find(principal, filters, { offset: (page - 1) * limit, limit })
-      return { items, pagination: paginationOf(page, limit, total) }
+    /** One page of the list, with the spec's `pagination`. */
+    async list(principal: Principal, filter: DatasetFilter, page: PageRequest) {
+      const { items, total } = await this.find(principal, filter, windowOf(page))
+      return { items, pagination: paginationOf(page.page, page.limit, total) }
     },
 
-    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-      const q = parseInput(filterSchema, filters)
-      const tags = (Array.isArray(q.tags) ? q.tags : (q.tags ?? '').split(',')).map((tag) => tag.trim()).filter(Boolean)
+    async find(principal: Principal, filter: DatasetFilter, window: Window): Promise<Page<DatasetView>> {
+      if (filter.type !== undefined && !isOneOf(datasetTypes, filter.type)) {
+        throw InvalidInputError.fromProblems([{ field: 'type', message: oneOfMessage(datasetTypes) }])
+      }
+      const tags = (filter.tags ?? []).map((tag) => tag.trim()).filter(Boolean)
+      const sortBy = filter.sortBy ?? 'createdAt'
+      const sortOrder = filter.sortOrder ?? 'desc'
       const where: Prisma.DatasetWhereInput = {
         ownerId: principal.userId,
-        ...(q.type ? { type: q.type } : {}),
+        ...(filter.type ? { type: filter.type } : {}),
         ...(tags.length > 0 ? { AND: tags.map((tag) => ({ tags: { some: { tag } } })) } : {}),
       }
       const [rows, total] = await Promise.all([
         db.dataset.findMany({
           where,
           include: { tags: true },
-          orderBy: [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }],
+          orderBy: [{ [sortBy]: sortOrder }, { id: sortOrder }],
           skip: window.offset,
           take: window.limit,
         }),

@@ -11,14 +11,14 @@ import type { Storage } from '../infra/storage.ts'
 import { ConflictError, InvalidInputError, NotFoundError } from '../errors/index.ts'
 import { contentTypes, createExportSchema, exportOptionsOf, exportView, type ExportFormat, type ExportView } from '../domain/exports.ts'
 import { newId } from '../domain/ids.ts'
-import { pageQuery, paginationOf } from '../domain/pagination.ts'
+import { paginationOf, windowOf, type PageRequest } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { activeStatuses, type JobStatus } from '../domain/views.ts'
 import { publishExportUpdated, topics } from '../events/index.ts'
+import { source, type LiveViews } from './live.ts'
 import type { ModelRef, Predictor, PredictResult } from '../../trainer/serving.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 
-const listQuerySchema = z.strictObject({ page: pageQuery.page, limit: pageQuery.limit })
 const predictSchema = z.strictObject({ inputs: z.unknown() })
 
 /** Seconds an export is expected to take before any has been measured (start of the export process included). */
@@ -27,7 +27,7 @@ const exportTimePrior = 5
 /** Models of ended jobs remembered for prediction (their checkpoints no longer change). */
 const maxRememberedModels = 1000
 
-export function createExportService(deps: { db: Db; reads: ReadStore; bus: EventBus; storage: Storage; predictor: Predictor }) {
+export function createExportService(deps: { db: Db; reads: ReadStore; bus: EventBus; live: LiveViews; storage: Storage; predictor: Predictor }) {
   const { db, bus, predictor } = deps
   const endedModels = new Map<string, ModelRef>()
 
@@ -117,15 +117,26 @@ export function createExportService(deps: { db: Db; reads: ReadStore; bus: Event
       return exportView(await loadExport(principal, jobId, exportId))
     },
 
-    /** Exports of one job, newest first. */
-    async list(principal: Principal, jobId: string, query: unknown) {
-      const { page, limit } = parseInput(listQuerySchema, query)
+    /** The export's current state, then each change (E1101, E1109 when not the principal's); ends once it completed or failed. */
+    async watch(principal: Principal, jobId: string, exportId: string, signal?: AbortSignal): Promise<AsyncIterableIterator<ExportView>> {
+      await loadExport(principal, jobId, exportId)
+      return deps.live.watch<ExportView>({
+        sources: [source(topics.export(exportId), (event) => event.export)],
+        current: { load: async () => exportView(await loadExport(principal, jobId, exportId)), send: 'always' },
+        isFinal: (view) => view.status !== 'processing',
+        signal,
+      })
+    },
+
+    /** One page of a job's exports, newest first, with the spec's `pagination`. */
+    async list(principal: Principal, jobId: string, page: PageRequest) {
       await loadJob(principal, jobId)
+      const { offset, limit } = windowOf(page)
       const [rows, total] = await Promise.all([
-        db.export.findMany({ where: { jobId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], skip: (page - 1) * limit, take: limit }),
+        db.export.findMany({ where: { jobId }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }], skip: offset, take: limit }),
         db.export.count({ where: { jobId } }),
       ])
-      return { items: rows.map(exportView), pagination: paginationOf(page, limit, total) }
+      return { items: rows.map(exportView), pagination: paginationOf(page.page, page.limit, total) }
     },
 
     /** Every export of a job (GraphQL Job.exports). */

@@ -4,7 +4,9 @@ import type { ReadStore } from '../infra/read-store.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
 import type { InstanceType } from '../domain/instance-types.ts'
+import { createJobLifecycle } from '../core/job-lifecycle.ts'
 import { createAuthService } from './auth.ts'
+import { createLiveViews } from './live.ts'
 import { createDatasetService } from './datasets.ts'
 import { createJobService } from './jobs.ts'
 import { createMonitoringService } from './monitoring.ts'
@@ -28,20 +30,21 @@ export interface ServiceDeps {
 }
 
 export function createServices(deps: ServiceDeps) {
+  const live = createLiveViews(deps.bus)
   const resources = createResourceService(deps)
-  const exports = createExportService(deps)
-  const jobs = createJobService({ ...deps, resources, onDeleted: (jobId) => exports.forget(jobId) })
+  const exports = createExportService({ ...deps, live })
+  const lifecycle = createJobLifecycle(deps)
+  const jobs = createJobService({ ...deps, resources, lifecycle, live, onDeleted: (jobId) => exports.forget(jobId) })
   const templates = createTemplateService({ db: deps.db, jobs, resources })
   return {
     auth: createAuthService(deps.db),
     datasets: createDatasetService(deps),
     jobs,
-    monitoring: createMonitoringService({ db: deps.db, reads: deps.reads, bus: deps.bus, jobs }),
+    monitoring: createMonitoringService({ db: deps.db, reads: deps.reads, live, jobs }),
     templates,
     exports,
-    tunings: createTuningService({ db: deps.db, bus: deps.bus, jobs, templates }),
+    tunings: createTuningService({ db: deps.db, bus: deps.bus, live, jobs, templates }),
     resources,
-    bus: deps.bus,
     storage: deps.storage,
     predictor: deps.predictor,
     maxUploadBytes: deps.maxUploadBytes,

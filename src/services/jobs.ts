@@ -2,37 +2,37 @@
 // (trainer/) takes pending jobs from the database; this service never runs
 // training itself.
 import { randomInt } from 'node:crypto'
-import { z } from 'zod'
 import type { Db, Job } from '../infra/db.ts'
 import type { ReadStore } from '../infra/read-store.ts'
-import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
+import type { JobLifecycle } from '../core/job-lifecycle.ts'
+import { topics } from '../events/index.ts'
+import { source, type LiveViews } from './live.ts'
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
 import { architecturesByTask, baseModels, findBaseModel, type Architecture } from '../domain/catalog.ts'
 import { newId } from '../domain/ids.ts'
 import { createJobSchema, parseConfig, withJobDefaults, type CreateJobInput, type JobConfig } from '../domain/job-config.ts'
-import { newJobRow, plannedTraining } from '../domain/job-rows.ts'
-import { pageQuery, paginationOf } from '../domain/pagination.ts'
-import { parseInput } from '../domain/validation.ts'
-import { jobStatuses, jobSummary, jobView, type JobView } from '../domain/views.ts'
-import { publishJobUpdated, topics, type TrainerStopEvent } from '../events/index.ts'
+import { newJobRow, plannedTraining } from '../core/job-rows.ts'
+import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
+import { endedStatuses, jobSummary, type JobStatus, type JobView } from '../domain/views.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
 import { runningEntryOf, simulateQueue } from '../domain/queue-estimate.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
-const filterFields = {
-  status: z.enum(jobStatuses, `must be one of ${jobStatuses.join(', ')}`).optional(),
-  model: z.string().min(1, 'must not be empty').optional(),
-  owner: z.string().min(1, 'must not be empty').optional(),
-  sortBy: z.enum(['createdAt', 'updatedAt', 'name'], 'must be createdAt, updatedAt or name').default('createdAt'),
-  sortOrder: pageQuery.sortOrder,
-}
-const filterSchema = z.strictObject(filterFields)
-const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
+export const jobSortFields = ['createdAt', 'updatedAt', 'name'] as const
 
-const includeOwner = { owner: { select: { name: true } } } as const
+/** Which jobs a list shows, and in what order (default: newest first). */
+export interface JobListFilter {
+  status?: JobStatus
+  /** model.baseModel. */
+  model?: string
+  /** A user name; another user's needs the admin scope. */
+  owner?: string
+  sortBy?: (typeof jobSortFields)[number]
+  sortOrder?: SortOrder
+}
 
 /** Queues longer than this get an aggregate estimate instead of a full simulation. */
 const exactQueueLimit = 2000
@@ -40,24 +40,17 @@ const exactQueueLimit = 2000
 export function createJobService(deps: {
   db: Db
   reads: ReadStore
-  bus: EventBus
   storage: Storage
+  /** Every status write and job.updated event goes through it. */
+  lifecycle: JobLifecycle
+  live: LiveViews
   resources: ResourceService
   trainerConcurrency: number
   /** Told after a job is deleted (loaded models are dropped). */
   onDeleted?: (jobId: string) => void
 }) {
-  const { db, reads, bus, storage, resources } = deps
-
-  function view(job: JobWithOwner): JobView {
-    return jobView(job, job.owner.name, resources.find(job.instanceType)?.pricePerHour ?? null)
-  }
-
-  async function publish(job: JobWithOwner): Promise<JobView> {
-    const snapshot = view(job)
-    await publishJobUpdated(bus, job.ownerId, snapshot)
-    return snapshot
-  }
+  const { db, reads, storage, resources, lifecycle } = deps
+  const view = (job: JobWithOwner): JobView => lifecycle.viewOf(job)
 
   /** A job the principal may see: their own, or any job for an admin token. Deleted jobs are gone. */
   async function load(principal: Principal, id: string): Promise<JobWithOwner> {
@@ -67,8 +60,10 @@ export function createJobService(deps: {
   }
 
   /** Whose jobs a list shows: the caller's; an admin's choice of owner, or everyone's. */
-  async function listFilter(principal: Principal, filters: unknown) {
-    const q = parseInput(filterSchema, filters)
+  async function listFilter(principal: Principal, q: JobListFilter) {
+    // A GraphQL String may be empty (REST's query schema refuses it the same way).
+    const empty = (['model', 'owner'] as const).filter((key) => q[key] === '')
+    if (empty.length > 0) throw InvalidInputError.fromProblems(empty.map((field) => ({ field, message: 'must not be empty' })))
     let ownerId: string | undefined = principal.userId
     if (q.owner !== undefined && q.owner !== principal.userName) {
       if (!isAdmin(principal)) throw new ForbiddenError("Only a token with the admin scope can list other users' jobs")
@@ -77,7 +72,7 @@ export function createJobService(deps: {
     } else if (q.owner === undefined && isAdmin(principal)) {
       ownerId = undefined
     }
-    return { filter: { ownerId, status: q.status, baseModel: q.model }, order: { sortBy: q.sortBy, sortOrder: q.sortOrder } }
+    return { filter: { ownerId, status: q.status, baseModel: q.model }, order: { sortBy: q.sortBy ?? 'createdAt', sortOrder: q.sortOrder ?? 'desc' } }
   }
 
   /** Resolves model.baseModel as the trainer will: a built-in, a completed job of the user, or a fresh architecture. */
@@ -221,22 +216,18 @@ export function createJobService(deps: {
       const { config, instanceType, plan } = await prepare(principal, input)
       const now = new Date()
       const estimate = await estimateStart(now.getTime(), config.priority, instanceType.name, config.resources.instanceCount, plan.durationSeconds * 1000)
-      const job = await db.job.create({
-        data: newJobRow({
-          id: newId('job'),
-          ownerId: principal.userId,
-          config,
-          instanceType,
-          totalSteps: plan.steps.total,
-          durationSeconds: plan.durationSeconds,
-          estimate,
-          origin,
-          now,
-        }),
-        include: includeOwner,
+      const row = newJobRow({
+        id: newId('job'),
+        ownerId: principal.userId,
+        config,
+        instanceType,
+        totalSteps: plan.steps.total,
+        durationSeconds: plan.durationSeconds,
+        estimate,
+        origin,
+        now,
       })
-      await bus.publish(topics.trainerWake, { jobId: job.id })
-      return publish(job)
+      return (await lifecycle.queue(row)).job
     },
 
     prepare,
@@ -246,20 +237,38 @@ export function createJobService(deps: {
     },
 
     /**
-     * GET /jobs: filters, `page` and `limit` from a query string; list
-     * entries carry the spec's summary fields and are read as such.
+     * Every change of one job (E1101 when it is not the principal's); for a
+     * job that has already ended, its final state once. Ends after the job
+     * ends.
      */
-    async list(principal: Principal, query: unknown) {
-      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { filter, order } = await listFilter(principal, filters)
-      const window = { offset: (page - 1) * limit, limit }
-      const [rows, total] = await Promise.all([reads.jobSummaries(filter, order, window), reads.countJobs(filter)])
-      return { items: rows.map(jobSummary), pagination: paginationOf(page, limit, total) }
+    async watch(principal: Principal, id: string, signal?: AbortSignal): Promise<AsyncIterableIterator<JobView>> {
+      await load(principal, id)
+      return deps.live.watch<JobView>({
+        sources: [source(topics.job(id), (event) => event.job)],
+        current: { load: async () => view(await load(principal, id)), send: 'if-final' },
+        isFinal: (job) => endedStatuses.includes(job.status),
+        signal,
+      })
     },
 
-    /** Jobs (full views) matching `filters` in the window `offset`, `limit`, with the total count. */
-    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-      const { filter, order } = await listFilter(principal, filters)
+    /** Every change of any of the principal's jobs, for as long as it is open. */
+    watchMine(principal: Principal, signal?: AbortSignal): Promise<AsyncIterableIterator<JobView>> {
+      return deps.live.watch<JobView>({ sources: [source(topics.userJobs(principal.userId), (event) => event.job)], isFinal: () => false, signal })
+    },
+
+    /**
+     * One page of the list, with the spec's `pagination`; entries carry the
+     * spec's summary fields and are read as such.
+     */
+    async list(principal: Principal, query: JobListFilter, page: PageRequest) {
+      const { filter, order } = await listFilter(principal, query)
+      const [rows, total] = await Promise.all([reads.jobSummaries(filter, order, windowOf(page)), reads.countJobs(filter)])
+      return { items: rows.map(jobSummary), pagination: paginationOf(page.page, page.limit, total) }
+    },
+
+    /** Jobs (full views) matching `query` in the window, with the total count. */
+    async find(principal: Principal, query: JobListFilter, window: Window): Promise<Page<JobView>> {
+      const { filter, order } = await listFilter(principal, query)
       const [rows, total] = await Promise.all([reads.jobs(filter, order, window), reads.countJobs(filter)])
       return { items: rows.map(view), total }
     },
@@ -267,27 +276,10 @@ export function createJobService(deps: {
     /** pending → cancelled at once; running → stopping (the trainer ends it); stopping again is a no-op. */
     async stop(principal: Principal, id: string): Promise<JobView> {
       requireScope(principal, 'write')
-      const job = await load(principal, id)
-      const now = new Date()
-      if (job.status === 'stopping') return view(job)
-      if (job.status === 'pending') {
-        const changed = await db.job.updateMany({ where: { id, status: 'pending' }, data: { status: 'cancelled', stoppedAt: now, completedAt: now } })
-        if (changed.count === 1) return publish(await load(principal, id))
-      } else if (job.status === 'running') {
-        const changed = await db.job.updateMany({ where: { id, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
-        if (changed.count === 1) {
-          // The trainer holding the job stops it at its next step (and would notice the status on its next heartbeat anyway).
-          await bus.publish(topics.trainerStop, { type: 'trainer.stop', jobId: id } satisfies TrainerStopEvent)
-          return publish(await load(principal, id))
-        }
-      } else {
-        throw new ConflictError(`Job ${id} has already ended (${job.status}); there is nothing to stop`)
-      }
-      // The trainer changed the status between our read and write: answer from the new state.
-      const current = await load(principal, id)
-      if (current.status === 'pending' || current.status === 'running') throw new ConflictError(`Job ${id} changed state while stopping; try again`)
-      if (current.status === 'stopping') return view(current)
-      throw new ConflictError(`Job ${id} has already ended (${current.status}); there is nothing to stop`)
+      await load(principal, id)
+      const stopped = await lifecycle.requestStop(id)
+      if (!stopped.moved) throw stopped.status === null ? new NotFoundError('job', id) : new ConflictError(stopped.message)
+      return stopped.job
     },
 
     /**
@@ -303,21 +295,15 @@ export function createJobService(deps: {
       if (running && !force) {
         throw new ConflictError(`Job ${id} is ${job.status}; stop it first, or delete it with force=true (which also removes its checkpoints and exports)`)
       }
-      const now = new Date()
-      if (force) {
-        await db.job.delete({ where: { id } })
-        await Promise.all([storage.remove(`checkpoints/${id}`), storage.remove(`exports/${id}`)])
-      } else {
-        await db.job.update({
-          where: { id },
-          data: { deletedAt: now, ...(job.status === 'pending' ? { status: 'cancelled', stoppedAt: now, completedAt: now } : {}) },
-        })
+      const discarded = await lifecycle.discard(job, force)
+      if (!discarded.moved) {
+        // It started (or ended) between the read and the write.
+        if (discarded.status === null) throw new NotFoundError('job', id)
+        throw new ConflictError(`Job ${id} is ${discarded.status}; stop it first, or delete it with force=true (which also removes its checkpoints and exports)`)
       }
+      if (force) await Promise.all([storage.remove(`checkpoints/${id}`), storage.remove(`exports/${id}`)])
       deps.onDeleted?.(id)
-      // The last word on the job for subscribers: an active job ends cancelled.
-      const ended = running || job.status === 'pending' ? { status: 'cancelled', stoppedAt: job.stoppedAt ?? now, completedAt: now } : {}
-      await publish({ ...job, ...ended, updatedAt: now })
-      return { jobId: id, deleted: true as const, deletedAt: now.toISOString(), force }
+      return { jobId: id, deleted: true as const, deletedAt: discarded.job.updatedAt, force }
     },
   }
 }

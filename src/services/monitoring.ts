@@ -4,9 +4,9 @@
 // publishes the events; this service only reads and relays them. Each concern
 // lives in its own file under ./monitoring/; this one puts them together.
 import type { Db } from '../infra/db.ts'
-import type { EventBus } from '../infra/event-bus.ts'
 import type { ReadStore } from '../infra/read-store.ts'
 import type { JobService } from './jobs.ts'
+import type { LiveViews } from './live.ts'
 import { createComparison } from './monitoring/compare.ts'
 import { createFeed } from './monitoring/feed.ts'
 import { createLogReads } from './monitoring/logs.ts'
@@ -19,7 +19,7 @@ export { logLimit, type LogLine, type LogPage, type LogQuery } from './monitorin
 export { downsample, maxPointsRange, type MetricQuery, type SeriesPoint } from './monitoring/metrics.ts'
 export { EvaluationMissingError, type CheckpointView, type EvaluationView, type PerClassMetrics } from './monitoring/results.ts'
 
-export function createMonitoringService(deps: { db: Db; reads: ReadStore; bus: EventBus; jobs: JobService }) {
+export function createMonitoringService(deps: { db: Db; reads: ReadStore; live: LiveViews; jobs: JobService }) {
   return {
     ...createLogReads(deps),
     ...createMetricReads(deps),

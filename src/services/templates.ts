@@ -5,7 +5,7 @@ import type { Db, Prisma, Template } from '../infra/db.ts'
 import { ForbiddenError, NotFoundError } from '../errors/index.ts'
 import { newId } from '../domain/ids.ts'
 import { createTemplateSchema, nameSchema, parseConfig, templateOverridesSchema } from '../domain/job-config.ts'
-import { pageQuery, paginationOf } from '../domain/pagination.ts'
+import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
 import { parseInput } from '../domain/validation.ts'
 import { templateView, type JobView, type TemplateView } from '../domain/views.ts'
 import { requireScope, type Principal } from './auth.ts'
@@ -13,13 +13,15 @@ import type { JobService } from './jobs.ts'
 import type { ResourceService } from './resources.ts'
 import type { FieldProblem } from '../errors/index.ts'
 
-const filterFields = {
-  visibility: z.enum(['all', 'mine', 'public'], 'must be all, mine or public').default('all'),
-  sortBy: z.enum(['createdAt', 'updatedAt', 'name'], 'must be createdAt, updatedAt or name').default('createdAt'),
-  sortOrder: pageQuery.sortOrder,
+export const templateVisibilities = ['all', 'mine', 'public'] as const
+export const templateSortFields = ['createdAt', 'updatedAt', 'name'] as const
+
+/** Which templates a list shows (default: yours and public ones), and in what order (default: newest first). */
+export interface TemplateFilter {
+  visibility?: (typeof templateVisibilities)[number]
+  sortBy?: (typeof templateSortFields)[number]
+  sortOrder?: SortOrder
 }
-const filterSchema = z.strictObject(filterFields)
-const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
 
 const createJobFromTemplateSchema = z.strictObject({
   name: nameSchema,
@@ -108,26 +110,26 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
       return view(template)
     },
 
-    /** GET /templates: filters, `page` and `limit` from a query string. */
-    async list(principal: Principal, query: unknown) {
-      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { items, total } = await this.find(principal, filters, { offset: (page - 1) * limit, limit })
-      return { items, pagination: paginationOf(page, limit, total) }
+    /** One page of the list, with the spec's `pagination`. */
+    async list(principal: Principal, filter: TemplateFilter, page: PageRequest) {
+      const { items, total } = await this.find(principal, filter, windowOf(page))
+      return { items, pagination: paginationOf(page.page, page.limit, total) }
     },
 
-    async find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-      const q = parseInput(filterSchema, filters)
+    async find(principal: Principal, filter: TemplateFilter, window: Window): Promise<Page<TemplateView>> {
+      const sortBy = filter.sortBy ?? 'createdAt'
+      const sortOrder = filter.sortOrder ?? 'desc'
       const where: Prisma.TemplateWhereInput =
-        q.visibility === 'mine'
+        filter.visibility === 'mine'
           ? { ownerId: principal.userId }
-          : q.visibility === 'public'
+          : filter.visibility === 'public'
             ? { isPublic: true }
             : { OR: [{ ownerId: principal.userId }, { isPublic: true }] }
       const [rows, total] = await Promise.all([
         db.template.findMany({
           where,
           include: includeOwner,
-          orderBy: [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }],
+          orderBy: [{ [sortBy]: sortOrder }, { id: sortOrder }],
           skip: window.offset,
           take: window.limit,
         }),

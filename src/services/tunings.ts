@@ -3,12 +3,11 @@
 // the base job's model, the objective against its task); the trainer's
 // tuning controller (trainer/tuning) then suggests, runs and prunes trials.
 import { randomInt } from 'node:crypto'
-import { z } from 'zod'
 import type { Db, Job, Prisma, Trial, TuningJob } from '../infra/db.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import { ConflictError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
 import { newId } from '../domain/ids.ts'
-import { pageQuery, paginationOf } from '../domain/pagination.ts'
+import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
 import { gridOf, type SearchSpace } from '../domain/search-space.ts'
 import {
   checkSearchSpace,
@@ -19,22 +18,24 @@ import {
   type CreateTuningInput,
   type TuningObjective,
 } from '../domain/tuning-config.ts'
-import { tuningStatuses, tuningView, type TuningView } from '../domain/tuning-view.ts'
-import { parseInput, problemsOf } from '../domain/validation.ts'
+import { endedTuningStatuses, tuningView, type TuningStatus, type TuningView } from '../domain/tuning-view.ts'
+import { problemsOf } from '../domain/validation.ts'
 import { publishTuningUpdated, topics } from '../events/index.ts'
+import { source, type LiveViews } from './live.ts'
 import { requireScope, type Principal } from './auth.ts'
 import type { JobService } from './jobs.ts'
 import type { TemplateService } from './templates.ts'
 
 type TuningWithRelations = TuningJob & { owner: { name: string }; trials: Trial[] }
 
-const filterFields = {
-  status: z.enum(tuningStatuses, `must be one of ${tuningStatuses.join(', ')}`).optional(),
-  sortBy: z.enum(['createdAt', 'updatedAt', 'name'], 'must be createdAt, updatedAt or name').default('createdAt'),
-  sortOrder: pageQuery.sortOrder,
+export const tuningSortFields = ['createdAt', 'updatedAt', 'name'] as const
+
+/** Which tunings a list shows, and in what order (default: newest first). */
+export interface TuningFilter {
+  status?: TuningStatus
+  sortBy?: (typeof tuningSortFields)[number]
+  sortOrder?: SortOrder
 }
-const filterSchema = z.strictObject(filterFields)
-const listQuerySchema = z.strictObject({ ...filterFields, ...pageQuery })
 
 const include = { owner: { select: { name: true } }, trials: true } as const
 
@@ -53,7 +54,7 @@ function requestOf(job: Job): Record<string, unknown> {
   }
 }
 
-export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobService; templates: TemplateService }) {
+export function createTuningService(deps: { db: Db; bus: EventBus; live: LiveViews; jobs: JobService; templates: TemplateService }) {
   const { db, bus, jobs, templates } = deps
 
   const view = (tuning: TuningWithRelations): TuningView => tuningView(tuning, tuning.trials, tuning.owner.name)
@@ -126,16 +127,17 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
     return problems
   }
 
-  function listFilter(principal: Principal, filters: unknown) {
-    const q = parseInput(filterSchema, filters)
-    const where: Prisma.TuningJobWhereInput = { ownerId: principal.userId, ...(q.status ? { status: q.status } : {}) }
-    const orderBy = [{ [q.sortBy]: q.sortOrder }, { id: q.sortOrder }]
+  function listFilter(principal: Principal, filter: TuningFilter) {
+    const sortBy = filter.sortBy ?? 'createdAt'
+    const sortOrder = filter.sortOrder ?? 'desc'
+    const where: Prisma.TuningJobWhereInput = { ownerId: principal.userId, ...(filter.status ? { status: filter.status } : {}) }
+    const orderBy = [{ [sortBy]: sortOrder }, { id: sortOrder }]
     return { where, orderBy }
   }
 
-  /** Tunings (full views) matching `filters` in the window, with the total count. */
-  async function find(principal: Principal, filters: unknown, window: { offset: number; limit: number }) {
-    const { where, orderBy } = listFilter(principal, filters)
+  /** Tunings (full views) matching `filter` in the window, with the total count. */
+  async function find(principal: Principal, filter: TuningFilter, window: Window): Promise<Page<TuningView>> {
+    const { where, orderBy } = listFilter(principal, filter)
     const [rows, total] = await Promise.all([
       db.tuningJob.findMany({ where, orderBy, skip: window.offset, take: window.limit, include }),
       db.tuningJob.count({ where }),
@@ -193,11 +195,21 @@ export function createTuningService(deps: { db: Db; bus: EventBus; jobs: JobServ
       return view(await load(principal, id))
     },
 
-    /** GET /tuning: filters, `page` and `limit`; entries leave out the trials (GET one tuning for them). */
-    async list(principal: Principal, query: unknown) {
-      const { page, limit, ...filters } = parseInput(listQuerySchema, query)
-      const { items, total } = await find(principal, filters, { offset: (page - 1) * limit, limit })
-      return { items: items.map(({ trials: _trials, ...summary }) => summary), pagination: paginationOf(page, limit, total) }
+    /** The tuning's current state, then every change (E1109 when it is not the principal's); ends after it ends. */
+    async watch(principal: Principal, id: string, signal?: AbortSignal): Promise<AsyncIterableIterator<TuningView>> {
+      await load(principal, id)
+      return deps.live.watch<TuningView>({
+        sources: [source(topics.tuning(id), (event) => event.tuning)],
+        current: { load: async () => view(await load(principal, id)), send: 'always' },
+        isFinal: (tuning) => endedTuningStatuses.includes(tuning.status),
+        signal,
+      })
+    },
+
+    /** One page of the list, with the spec's `pagination`; entries leave out the trials (get one tuning for them). */
+    async list(principal: Principal, filter: TuningFilter, page: PageRequest) {
+      const { items, total } = await find(principal, filter, windowOf(page))
+      return { items: items.map(({ trials: _trials, ...summary }) => summary), pagination: paginationOf(page.page, page.limit, total) }
     },
 
     find,

@@ -171,7 +171,7 @@ const GqlInstanceTypes = graphql(`
 `)
 
 const GqlBaseModels = graphql(`
-  query GqlBaseModels($task: String) {
+  query GqlBaseModels($task: Task) {
     baseModels(task: $task) {
       name
       tasks
@@ -314,12 +314,22 @@ function uploadViaGraphql(variables: { input: Record<string, unknown> }, csv: st
 
 const createJob = (input: CreateJobInput, token: string = tokens.alice) => server.graphql(GqlCreateJob, { input }, token)
 
+/** The spec's §1.1 example as a CreateJobInput: enum values by their GraphQL names (`-` becomes `_`). */
+function specJobInput(dataset: string, instanceType?: string): CreateJobInput {
+  const request = specJobRequest(dataset, instanceType)
+  return {
+    ...request,
+    model: { ...request.model, task: 'text_classification', architecture: 'transformer' },
+    output: { ...request.output, exportFormat: 'onnx' },
+  }
+}
+
 /** A small valid job input on cpu.small. */
 function smallJob(name: string, dataset = datasetId): CreateJobInput {
   return {
-    ...specJobRequest(dataset, 'cpu.small'),
+    ...specJobInput(dataset, 'cpu.small'),
     name,
-    model: { baseModel: 'text-cnn', task: 'text-classification' },
+    model: { baseModel: 'text-cnn', task: 'text_classification' },
     hyperparameters: { learningRate: 0.001, batchSize: 8, epochs: 2 },
   }
 }
@@ -366,7 +376,7 @@ describe('authentication', () => {
 
 describe('createJob', () => {
   it('queues the spec §1.1 example on cpu.large as a pending job with every group present', async () => {
-    const input = specJobRequest(datasetId, 'cpu.large')
+    const input = specJobInput(datasetId, 'cpu.large')
     const result = await createJob(input)
 
     expect(result.errors).toBeUndefined()
@@ -378,7 +388,7 @@ describe('createJob', () => {
       owner: 'alice',
       status: 'pending',
       templateId: null,
-      model: { baseModel: 'bert-base-chinese', task: 'text-classification', architecture: 'transformer' },
+      model: { baseModel: 'bert-base-chinese', task: 'text_classification', architecture: 'transformer' },
       dataset: { id: datasetId, validationSplit: 0.2, testSplit: 0.1 },
       hyperparameters: { learningRate: 0.0001, batchSize: 32, epochs: 10, warmupSteps: 1000, weightDecay: 0.01, gradientClipping: 1 },
       output: { checkpointInterval: 1000, saveBestOnly: true, exportFormat: 'onnx' },
@@ -409,7 +419,7 @@ describe('createJob', () => {
   })
 
   it('rejects a batchSize of 0, a learningRate of 0 and an empty name with E1108 naming every field', async () => {
-    const input = { ...specJobRequest(datasetId), name: '', hyperparameters: { ...specJobRequest(datasetId).hyperparameters, batchSize: 0, learningRate: 0 } }
+    const input = { ...specJobInput(datasetId), name: '', hyperparameters: { ...specJobRequest(datasetId).hyperparameters, batchSize: 0, learningRate: 0 } }
     const result = await createJob(input)
 
     const error = firstError(result)
@@ -419,7 +429,7 @@ describe('createJob', () => {
   })
 
   it('rejects a string literal where batchSize takes an Int with E1108', async () => {
-    const query = `mutation GqlLiteralTypeError { createJob(input: { name: "x", model: { baseModel: "text-cnn", task: "text-classification" }, dataset: { id: "${datasetId}" }, hyperparameters: { batchSize: "x" }, resources: { instanceType: "cpu.small" } }) { id } }`
+    const query = `mutation GqlLiteralTypeError { createJob(input: { name: "x", model: { baseModel: "text-cnn", task: text_classification }, dataset: { id: "${datasetId}" }, hyperparameters: { batchSize: "x" }, resources: { instanceType: "cpu.small" } }) { id } }`
     const response = await server.request('POST', '/graphql', { json: { query } })
     expect(response.body.errors[0].extensions.code).toBe('E1108')
     expect(response.body.data).toBeUndefined()
@@ -433,12 +443,12 @@ describe('createJob', () => {
   })
 
   it('answers E1102 for a dataset that does not exist', async () => {
-    const result = await createJob(specJobRequest('dataset-doesnotexist'))
+    const result = await createJob(specJobInput('dataset-doesnotexist'))
     expect(firstError(result).code).toBe('E1102')
   })
 
   it('answers E1103 naming the available types for a GPU instance type this deployment lacks', async () => {
-    const error = firstError(await createJob(specJobRequest(datasetId, 'gpu.a100.large')))
+    const error = firstError(await createJob(specJobInput(datasetId, 'gpu.a100.large')))
     expect(error.code).toBe('E1103')
     expect(error.message).toContain('cpu.small')
   })
@@ -582,19 +592,19 @@ describe('instanceTypes and baseModels', () => {
     expect(small?.pricePerHour).toBeGreaterThan(0)
   })
 
-  it('baseModels(task: "text-classification") lists only text-classification models', async () => {
-    const result = await server.graphql(GqlBaseModels, { task: 'text-classification' })
+  it('baseModels(task: text_classification) lists only text-classification models', async () => {
+    const result = await server.graphql(GqlBaseModels, { task: 'text_classification' })
     const models = result.data!.baseModels
     expect(models.map((model) => model.name)).toEqual(expect.arrayContaining(['text-cnn', 'text-transformer-small', 'text-bag-of-embeddings']))
     expect(models.map((model) => model.name)).not.toContain('tabular-mlp')
-    for (const model of models) expect(model.tasks).toContain('text-classification')
+    for (const model of models) expect(model.tasks).toContain('text_classification')
   })
 })
 
 describe('templates', () => {
   const templateInput = {
     name: 'gql-template',
-    model: { baseModel: 'text-cnn', task: 'text-classification' },
+    model: { baseModel: 'text-cnn', task: 'text_classification' as const },
     hyperparameters: { learningRate: 0.0005, batchSize: 16, epochs: 10, dropout: 0.2 },
     resources: { instanceType: 'cpu.small', instanceCount: 1 },
     isPublic: false,
@@ -608,7 +618,8 @@ describe('templates', () => {
       name: 'gql-template',
       owner: 'alice',
       isPublic: false,
-      model: templateInput.model,
+      // The template keeps the REST form of what it saved (a JSON object): the task as the spec writes it.
+      model: { baseModel: 'text-cnn', task: 'text-classification' },
       hyperparameters: templateInput.hyperparameters,
       resources: templateInput.resources,
     })

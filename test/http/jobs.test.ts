@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { createDataset, jobRequest, specJobRequest, tabularCsv } from '../helpers/data.ts'
 import { createDatabase, type Database } from '../../src/infra/db.ts'
-import { claimNextJob } from '../../trainer/queue.ts'
+import { createJobLifecycle } from '../../src/core/job-lifecycle.ts'
+import { createMemoryEventBus } from '../../src/infra/event-bus.ts'
+import type { Db } from '../../src/infra/db.ts'
+
+/** Claims the next job as another trainer process would (its job.updated event stays on a bus of its own). */
+const claimNextJob = (db: Db, workerId: string, available: ReadonlyMap<string, number>) =>
+  createJobLifecycle({ db, bus: createMemoryEventBus(), instanceTypes: [] }).claimNext(workerId, available)
 
 let server: TestServer
 let database: Database

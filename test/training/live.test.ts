@@ -83,7 +83,8 @@ describe.each([
     const metrics = tsubscribe(client.client, LiveMetrics, { id: watched.id, names: ['trainLoss'] })
     const updates = tsubscribe(client.client, LiveJob, { id: watched.id })
     const batches = tsubscribe(client.client, LiveBatches, { id: watched.id })
-    await expect.poll(() => server.app.services.monitoring.watching(), { timeout: 10_000 }).toBe(2)
+    // All three subscriptions (jobUpdated included) are live on the bus before the watched job can start.
+    await expect.poll(() => server.app.services.monitoring.watching(), { timeout: 10_000 }).toBe(3)
 
     await server.request('POST', `/v1/training/jobs/${blocker.id}/stop`)
     const job = await waitForJob(server, watched.id)

@@ -157,7 +157,7 @@ describe.each([
   })
 
   const monitoring = () => server.app.services.monitoring
-  const publish = <T>(topic: Topic<T>, event: NoInfer<T>) => server.app.services.bus.publish(topic, event)
+  const publish = <T>(topic: Topic<T>, event: NoInfer<T>) => server.app.bus.publish(topic, event)
 
   async function createJob(name = 'live'): Promise<JobView> {
     const response = await server.request('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name }) })

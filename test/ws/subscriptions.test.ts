@@ -14,7 +14,13 @@ import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { createWsClient, sseSubscribe, tsubscribe, untilDelivering } from '../helpers/ws.ts'
 import { createDatabase } from '../../src/infra/db.ts'
 import { topics, type JobUpdatedEvent, type Topic } from '../../src/events/index.ts'
-import { claimNextJob } from '../../trainer/queue.ts'
+import { createJobLifecycle } from '../../src/core/job-lifecycle.ts'
+import { createMemoryEventBus } from '../../src/infra/event-bus.ts'
+import type { Db } from '../../src/infra/db.ts'
+
+/** Claims the next job as another trainer process would (its job.updated event stays on a bus of its own). */
+const claimNextJob = (db: Db, workerId: string, available: ReadonlyMap<string, number>) =>
+  createJobLifecycle({ db, bus: createMemoryEventBus(), instanceTypes: [] }).claimNext(workerId, available)
 
 const SubJobUpdated = graphql(`
   subscription SubJobUpdated($id: ID!) {
@@ -63,7 +69,7 @@ async function userIdOf(server: TestServer, token: string): Promise<string> {
 
 /** Publishes on `server`'s own bus (in-process, or Redis when REDIS_URL is set). */
 function publisher(server: TestServer, topic: Topic<JobUpdatedEvent>) {
-  return (event: JobUpdatedEvent) => server.app.services.bus.publish(topic, event)
+  return (event: JobUpdatedEvent) => server.app.bus.publish(topic, event)
 }
 
 /** The GraphQL error code a failed subscription reported, whichever way the transport carried it. */

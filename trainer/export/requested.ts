@@ -1,10 +1,11 @@
 // output.exportFormat of a job request (spec §1.1): when such a job
 // completes, its best checkpoint is queued for export like a user's
 // POST /jobs/{id}/export with the default options, and the job's log says so.
-import type { Db, Prisma } from '../../src/infra/db.ts'
+import type { Db } from '../../src/infra/db.ts'
 import type { EventBus } from '../../src/infra/event-bus.ts'
 import type { ExportFormat, ExportOptions } from '../../src/domain/exports.ts'
 import { newId } from '../../src/domain/ids.ts'
+import { toJson } from '../../src/domain/json-columns.ts'
 import { topics } from '../../src/events/index.ts'
 
 /** Queues the export a completed job asked for; returns its id, or null when it asked for none or has no checkpoint. */
@@ -21,7 +22,7 @@ export async function queueRequestedExport(db: Db, bus: EventBus, job: { id: str
       jobId: job.id,
       ownerId: job.ownerId,
       format,
-      options: options as unknown as Prisma.InputJsonValue,
+      options: toJson(options),
       status: 'processing',
       checkpointId: checkpoint.id,
     },

@@ -12,10 +12,11 @@ import type { Db, Export, Prisma } from '../../src/infra/db.ts'
 import type { EventBus } from '../../src/infra/event-bus.ts'
 import type { Storage } from '../../src/infra/storage.ts'
 import { exportView, fileExtensions, type ExportFormat, type ExportOptions } from '../../src/domain/exports.ts'
+import { exportRowOptionsOf, toJson } from '../../src/domain/json-columns.ts'
 import { ErrorCodes } from '../../src/errors/index.ts'
 import { publishExportUpdated, topics } from '../../src/events/index.ts'
 import { processGone } from '../liveness.ts'
-import { listen, runPasses } from '../passes.ts'
+import { listen, startPasses, type PassLoop } from '../passes.ts'
 import type { ExportResult, ExportSpec } from './child.ts'
 
 const childEntry = fileURLToPath(new URL('./child.ts', import.meta.url))
@@ -51,9 +52,8 @@ export function createExportRunner(options: ExportRunnerOptions) {
   const timeoutMs = (options.timeoutSeconds ?? 600) * 1000
   const wake$ = new Subject<void>()
   const closed = new AbortController()
-  let subscription: { unsubscribe(): void } | undefined
-  let current: { kill(): void } | undefined
-  let inFlight: Promise<void> | undefined
+  let passes: PassLoop | undefined
+  let stopping: Promise<void> | undefined
 
   async function publish(id: string) {
     const row = await db.export.findUnique({ where: { id } })
@@ -77,20 +77,23 @@ export function createExportRunner(options: ExportRunnerOptions) {
   }
 
   function produce(spec: ExportSpec): Promise<ExportResult> {
+    // Stopping: the export is not started, and run() queues it again for the next trainer.
+    if (closed.signal.aborted) return Promise.resolve({ ok: false, message: 'the trainer is stopping' })
     return new Promise((resolve) => {
       const child = fork(childEntry, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+      const kill = () => child.kill('SIGKILL')
+      closed.signal.addEventListener('abort', kill, { once: true })
       let stderr = ''
       let result: ExportResult | undefined
       const deadline = setTimeout(() => {
         result ??= { ok: false, message: `the export took longer than ${timeoutMs / 1000} s` }
         child.kill('SIGKILL')
       }, timeoutMs)
-      current = { kill: () => child.kill('SIGKILL') }
       child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
       child.on('message', (message: ExportResult) => (result ??= message))
       child.on('exit', (code, signal) => {
         clearTimeout(deadline)
-        current = undefined
+        closed.signal.removeEventListener('abort', kill)
         const lastLine = stderr.trim().split('\n').at(-1)
         resolve(result ?? { ok: false, message: `the export process ended (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}` })
       })
@@ -102,7 +105,7 @@ export function createExportRunner(options: ExportRunnerOptions) {
     const job = await db.job.findUnique({ where: { id: row.jobId }, select: { name: true, task: true } })
     const checkpoint = row.checkpointId ? await db.checkpoint.findUnique({ where: { id: row.checkpointId } }) : null
     const format = row.format as ExportFormat
-    const exportOptions = row.options as unknown as ExportOptions
+    const exportOptions = exportRowOptionsOf(row)
     const relative = `exports/${row.jobId}/${row.id}.${fileExtensions[format]}`
     const outFile = path.join(options.storage.root, relative)
     const heartbeat = setInterval(() => {
@@ -128,11 +131,8 @@ export function createExportRunner(options: ExportRunnerOptions) {
     } finally {
       clearInterval(heartbeat)
     }
-    if (closed.signal.aborted && !result.ok) {
-      // Shutting down, not failing: leave it for the next trainer.
-      await db.export.updateMany({ where: { id: row.id, workerId }, data: { workerId: null } })
-      return
-    }
+    // Shutting down, not failing: leave it for the next trainer.
+    if (closed.signal.aborted && !result.ok) return letGo(row.id)
     const data: Prisma.ExportUpdateManyMutationInput = result.ok
       ? {
           status: 'completed',
@@ -141,7 +141,7 @@ export function createExportRunner(options: ExportRunnerOptions) {
           sizeBytes: BigInt(result.sizeBytes),
           sizeBeforeBytes: BigInt(result.sizeBeforeBytes),
           checksum: result.checksum,
-          metadata: result.metadata as unknown as Prisma.InputJsonValue,
+          metadata: toJson(result.metadata),
           completedAt: new Date(),
           workerId: null,
         }
@@ -157,25 +157,32 @@ export function createExportRunner(options: ExportRunnerOptions) {
     await publish(row.id)
   }
 
+  /** Leaves an export this runner holds to the next trainer, which takes it at once. */
+  async function letGo(id: string) {
+    await db.export.updateMany({ where: { id, workerId }, data: { workerId: null } })
+  }
+
   async function pass() {
-    for (let row = await claim(); row && !closed.signal.aborted; row = await claim()) {
-      inFlight = run(row)
-      await inFlight
+    for (let row = await claim(); row; row = await claim()) {
+      // Claimed while stopping: not run here.
+      if (closed.signal.aborted) return letGo(row.id)
+      await run(row)
     }
   }
 
   return {
     async start() {
       await listen<unknown>(bus, topics.exportWake, closed.signal, logger, () => wake$.next())
-      subscription = runPasses({ pollMs, wake$, pass, logger, what: 'export' })
+      if (!closed.signal.aborted) passes = startPasses({ pollMs, wake$, pass, logger, what: 'export' })
     },
 
-    /** Stops the export in progress; it is queued again for the next trainer. */
-    async stop() {
-      closed.abort()
-      subscription?.unsubscribe()
-      current?.kill()
-      await inFlight?.catch(() => undefined)
+    /** Stops the export in progress (it is queued again for the next trainer) and resolves when its pass has ended. Idempotent. */
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        closed.abort() // kills the export process in flight (see produce)
+        await passes?.stop()
+      })()
+      return stopping
     },
   }
 }

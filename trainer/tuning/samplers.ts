@@ -62,9 +62,10 @@ function createRandomSampler(space: SearchSpace, options: SamplerOptions): Sampl
 function rankedPoint(dimensions: readonly Dimension[], observation: Observation, sign: number): RankedPoint | null {
   const coordinates = dimensions.map((dimension) => coordinateOf(dimension, observation.parameters[dimension.name]))
   if (coordinates.some((coordinate) => coordinate === null)) return null
-  const known = observation.value !== null && Number.isFinite(observation.value)
+  const value = observation.value
+  const known = value !== null && Number.isFinite(value)
   if (observation.state === 'completed' && !known) return null
-  const loss = known && observation.state !== 'running' ? sign * observation.value! : Infinity
+  const loss = known && observation.state !== 'running' ? sign * value : Infinity
   // Pruned before reporting anything ranks after every pruned trial that did report (Optuna).
   const epoch = observation.state === 'pruned' ? (known ? (observation.epoch ?? 0) : -1) : 0
   return { coordinates: coordinates as number[], state: observation.state, loss, epoch }

@@ -2,16 +2,15 @@
 // with the suggested hyperparameters, queued like any job (the trainer's
 // scheduler runs it as capacity allows); stopping a trial stops its job the
 // way a user's stop does.
-import type { Db, Prisma, Trial, TuningJob } from '../../src/infra/db.ts'
+import type { Db, Trial, TuningJob } from '../../src/infra/db.ts'
 import type { EventBus } from '../../src/infra/event-bus.ts'
 import type { InstanceType } from '../../src/domain/instance-types.ts'
 import { newId } from '../../src/domain/ids.ts'
 import { crossFieldProblems, type JobConfig } from '../../src/domain/job-config.ts'
-import { newJobRow, plannedTraining } from '../../src/domain/job-rows.ts'
+import { newJobRow, plannedTraining } from '../../src/core/job-rows.ts'
 import type { ParameterSet } from '../../src/domain/search-space.ts'
-import type { TuningObjective } from '../../src/domain/tuning-config.ts'
-import { jobView } from '../../src/domain/views.ts'
-import { logSeverity, publishJobUpdated, topics, type TrainerStopEvent } from '../../src/events/index.ts'
+import { toJson, tuningConfigOf } from '../../src/domain/json-columns.ts'
+import { createJobLifecycle } from '../../src/core/job-lifecycle.ts'
 
 export interface TrialContext {
   db: Db
@@ -20,9 +19,8 @@ export interface TrialContext {
 }
 
 /** The job configuration of one trial. Trials keep the base seed, so that they differ by their hyperparameters only. */
-export function trialConfig(tuning: Pick<TuningJob, 'name' | 'baseConfig' | 'objective'>, number: number, parameters: ParameterSet): JobConfig {
-  const base = tuning.baseConfig as unknown as JobConfig
-  const objective = tuning.objective as unknown as TuningObjective
+export function trialConfig(tuning: TuningJob, number: number, parameters: ParameterSet): JobConfig {
+  const { baseConfig: base, objective } = tuningConfigOf(tuning)
   return {
     ...base,
     name: `${tuning.name} · trial ${number}`,
@@ -53,7 +51,7 @@ export async function createTrial(ctx: TrialContext, tuning: TuningJob, number: 
   const config = trialConfig(tuning, number, parameters)
   const planned = await planTrial(ctx, tuning, config)
   const now = new Date()
-  const trial = { id: newId('trial'), tuningId: tuning.id, number, parameters: parameters as Prisma.InputJsonValue, createdAt: now }
+  const trial = { id: newId('trial'), tuningId: tuning.id, number, parameters: toJson(parameters), createdAt: now }
   if ('problem' in planned) {
     return ctx.db.trial.create({ data: { ...trial, status: 'failed', statusReason: planned.problem, completedAt: now } })
   }
@@ -70,27 +68,11 @@ export async function createTrial(ctx: TrialContext, tuning: TuningJob, number: 
     origin: { tuningId: tuning.id },
     now,
   })
-  const [job, created] = await ctx.db.$transaction([
-    ctx.db.job.create({ data: row, include: { owner: { select: { name: true } } } }),
-    ctx.db.trial.create({ data: { ...trial, jobId, status: 'pending' } }),
-  ])
-  await ctx.bus.publish(topics.trainerWake, { jobId })
-  await publishJobUpdated(ctx.bus, job.ownerId, jobView(job, job.owner.name, instanceType.pricePerHour))
-  return created
+  const queued = await createJobLifecycle(ctx).queue(row, ctx.db.trial.create({ data: { ...trial, jobId, status: 'pending' } }))
+  return queued.alongside[0]
 }
 
 /** Stops a trial's job: queued → cancelled at once, running → stopping (its trainer stops it at the next step). The reason goes to the job's log. */
 export async function stopTrialJob(ctx: TrialContext, jobId: string, reason: string): Promise<void> {
-  const now = new Date()
-  const cancelled = await ctx.db.job.updateMany({ where: { id: jobId, status: 'pending' }, data: { status: 'cancelled', stoppedAt: now, completedAt: now } })
-  const stopping =
-    cancelled.count === 1 ? cancelled : await ctx.db.job.updateMany({ where: { id: jobId, status: 'running' }, data: { status: 'stopping', stoppedAt: now } })
-  if (stopping.count === 0) return
-  await ctx.db.jobLog.create({ data: { jobId, level: 'info', severity: logSeverity.info, message: reason, timestamp: now } })
-  if (cancelled.count === 0) await ctx.bus.publish(topics.trainerStop, { type: 'trainer.stop', jobId } satisfies TrainerStopEvent)
-  const job = await ctx.db.job.findUnique({ where: { id: jobId }, include: { owner: { select: { name: true } } } })
-  if (job) {
-    const price = ctx.instanceTypes.find((type) => type.name === job.instanceType)?.pricePerHour ?? null
-    await publishJobUpdated(ctx.bus, job.ownerId, jobView(job, job.owner.name, price))
-  }
+  await createJobLifecycle(ctx).requestStop(jobId, { level: 'info', message: reason })
 }

@@ -38,7 +38,7 @@ export interface EvaluationView {
 /** E1109 for a job that has no evaluation (yet). */
 export class EvaluationMissingError extends DomainError {
   constructor(message: string) {
-    super(ErrorCodes.notFound, 404, message)
+    super(ErrorCodes.notFound, message)
   }
 }
 

@@ -2,10 +2,11 @@
 // duration and cost it is expected to take. Written by the job service for
 // jobs users create and by the trainer's tuning controller for trials.
 import type { Db, Prisma } from '../infra/db.ts'
-import { throughputPriors, type Architecture } from './catalog.ts'
-import type { InstanceType } from './instance-types.ts'
-import { splitSizes, stepCounts, type JobConfig } from './job-config.ts'
-import { trainingWork } from './queue-estimate.ts'
+import { throughputPriors, type Architecture } from '../domain/catalog.ts'
+import type { InstanceType } from '../domain/instance-types.ts'
+import { splitSizes, stepCounts, type JobConfig } from '../domain/job-config.ts'
+import { trainingWork } from '../domain/queue-estimate.ts'
+import { toJson } from '../domain/json-columns.ts'
 
 /** Samples per second for an architecture on an instance type: the median of recently measured jobs, else the prior. */
 export async function expectedThroughput(db: Db, architecture: Architecture, instanceType: InstanceType): Promise<number> {
@@ -54,12 +55,12 @@ export function newJobRow(row: NewJobRow): Prisma.JobUncheckedCreateInput {
     datasetId: config.dataset.id,
     templateId: row.origin.templateId ?? null,
     tuningId: row.origin.tuningId ?? null,
-    modelConfig: config.model as Prisma.InputJsonValue,
-    datasetConfig: config.dataset as Prisma.InputJsonValue,
-    hyperparameters: config.hyperparameters as Prisma.InputJsonValue,
-    resourcesConfig: config.resources as Prisma.InputJsonValue,
-    outputConfig: config.output as Prisma.InputJsonValue,
-    optionsConfig: config.options as Prisma.InputJsonValue,
+    modelConfig: toJson(config.model),
+    datasetConfig: toJson(config.dataset),
+    hyperparameters: toJson(config.hyperparameters),
+    resourcesConfig: toJson(config.resources),
+    outputConfig: toJson(config.output),
+    optionsConfig: toJson(config.options),
     instanceType: instanceType.name,
     instanceCount: config.resources.instanceCount,
     seed: config.options.seed,

@@ -1,0 +1,69 @@
+// The one JSON reader: the upload analysis and the trainer's loader both read
+// a stored JSON file through it. A JSON dataset is an array of objects
+// (json-array.ts) or JSON Lines, one object per line; the first significant
+// character tells which. Both are streamed, one object at a time.
+import { FormatError, reasonOf } from './errors.ts'
+import { isJsonObject, type JsonRow } from './json-values.ts'
+import { notAnObject } from './json-errors.ts'
+import { readJsonArray } from './json-array.ts'
+import { textChunks } from './text.ts'
+
+export type { JsonRow }
+
+/** How the file holds its rows; `blank` is a file of whitespace only. */
+export type JsonLayout = 'array' | 'lines' | 'blank'
+
+const readChunkBytes = 256 * 1024
+// A line this long is almost always a quote or bracket that never closes;
+// stopping there keeps one bad file from filling the heap.
+const maxLineChars = 16 * 1024 * 1024
+
+/** Streams the file's objects to `onRow` in file order; content that is not a JSON dataset throws a FormatError naming the place. */
+export async function readJson(filePath: string, onRow: (row: JsonRow) => void): Promise<JsonLayout> {
+  const first = await firstSignificantChar(filePath)
+  if (first === undefined) return 'blank'
+  if (first === '[') {
+    await readJsonArray(filePath, onRow)
+    return 'array'
+  }
+  await readJsonLines(filePath, onRow)
+  return 'lines'
+}
+
+async function firstSignificantChar(filePath: string): Promise<string | undefined> {
+  for await (const chunk of textChunks(filePath)) {
+    const at = chunk.search(/[^ \t\r\n]/)
+    if (at !== -1) return chunk[at]
+  }
+  return undefined
+}
+
+async function readJsonLines(filePath: string, onRow: (row: JsonRow) => void): Promise<void> {
+  let partial = ''
+  let lineNumber = 0
+  const takeLine = (line: string) => {
+    lineNumber++
+    if (line.trim() === '') return
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch (error) {
+      throw new FormatError(
+        `line ${lineNumber} is not valid JSON (${reasonOf(error)}); a JSON file must be an array of objects or JSON Lines, one object per line`,
+      )
+    }
+    if (!isJsonObject(value)) throw notAnObject(`line ${lineNumber}`, value)
+    onRow(value)
+  }
+  for await (const chunk of textChunks(filePath, readChunkBytes)) {
+    const text = partial + chunk
+    let start = 0
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      takeLine(text.slice(start, end))
+      start = end + 1
+    }
+    partial = text.slice(start)
+    if (partial.length > maxLineChars) throw new FormatError(`line ${lineNumber + 1} is longer than ${maxLineChars / 1024 / 1024} MiB`)
+  }
+  takeLine(partial)
+}
