@@ -92,9 +92,10 @@ module.exports = {
     {
       name: 'not-to-unresolvable',
       severity: 'error',
-      comment: 'An import that resolves to nothing is a typo or a missing dependency (type-only packages have no JavaScript to resolve).',
+      comment:
+        'An import that resolves to nothing is a typo or a missing dependency. @graphql-typed-document-node/core ships only type declarations (no JavaScript to resolve); the project imports it with `import type`.',
       from: {},
-      to: { couldNotResolve: true, dependencyTypesNot: ['type-only'] },
+      to: { couldNotResolve: true, pathNot: '^@graphql-typed-document-node/core$' },
     },
     {
       name: 'no-circular',

@@ -57,10 +57,11 @@ const table = await loadTable(spec.file, 'csv')
 const data = prepareData({ task, rows: table.rows, columns: table.columns, dataset: config.dataset, hyperparameters: hp, seed: config.options.seed })
 const model = buildModel({ task, architecture: config.model.architecture, data, hyperparameters: hp })
 const targetStd = data.preprocessing.kind === 'tabular' ? (data.preprocessing.target?.std ?? 1) : 1
-const result = spec.mode === 'fit' ? await fit() : await loop()
+const result = spec.mode === 'fit' ? await fitBaseline() : await loop()
 console.log(JSON.stringify(result))
 
-async function fit(): Promise<BareTrainResult> {
+/** The 'fit' mode: model.compile + model.fit. */
+async function fitBaseline(): Promise<BareTrainResult> {
   model.compile({
     optimizer: tf.train.adam(hp.learningRate),
     loss: regression ? 'meanSquaredError' : 'sparseCategoricalCrossentropy',

@@ -244,8 +244,7 @@ function openSseClients(url: string, jobId: string, receive: Receive, failures: 
     let buffer = ''
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true })
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
         if (!block.includes('event: metrics\n')) continue
@@ -361,7 +360,9 @@ async function measure(configuration: Configuration, failures: unknown[]): Promi
       live[subscriber] = 1
       return
     }
-    const seen = (counts[subscriber][step] += points)
+    // The sum before the Uint8Array stores it, as `+=` gives it.
+    const seen = counts[subscriber][step] + points
+    counts[subscriber][step] = seen
     if (seen === pointsOf[step]) latencies.push(now - emitAt[step])
   }
   failures.length = 0

@@ -82,7 +82,9 @@ export function httpSide(options: {
         throw new Error(`predict answered ${predictions.length} predictions for ${options.batches[batch].length} inputs`)
       return flatten(predictions, options.labels)
     },
-    dispose: () => connections.forEach((connection) => connection.close()),
+    dispose: () => {
+      for (const connection of connections) connection.close()
+    },
   }
 }
 
@@ -192,7 +194,7 @@ function onnxFeeds(preprocessing: Preprocessing, items: unknown[], firstInput: s
  */
 function packRows(rows: number[][], width: number): Float32Array {
   const packed = new Float32Array(rows.length * width)
-  rows.forEach((row, r) => packed.set(row, r * width))
+  for (const [r, row] of rows.entries()) packed.set(row, r * width)
   return packed
 }
 
@@ -229,7 +231,7 @@ export async function tfjsSide(zip: Uint8Array, batches: unknown[][]): Promise<S
       }
     },
     dispose() {
-      inputs.forEach((input) => input.dispose())
+      for (const input of inputs) input.dispose()
       model.dispose()
     },
   }

@@ -69,7 +69,17 @@ export function createTrainer(options: TrainerOptions): Trainer {
   let passes: PassLoop | undefined
   let stopping: Promise<void> | undefined
   const lifecycle = createJobLifecycle({ db, bus, instanceTypes: options.instanceTypes })
-  const ctx = { db, history: options.history, bus, storage: options.storage, logger, lifecycle, workerId, instanceTypes: options.instanceTypes, backend: options.backend }
+  const ctx = {
+    db,
+    history: options.history,
+    bus,
+    storage: options.storage,
+    logger,
+    lifecycle,
+    workerId,
+    instanceTypes: options.instanceTypes,
+    backend: options.backend,
+  }
   const tunings = createTuningController({ db, bus, logger, workerId, instanceTypes: options.instanceTypes })
   const exports = createExportRunner({ db, bus, storage: options.storage, logger, workerId, backend: options.backend })
 

@@ -34,9 +34,7 @@ export function sourcesOf(to: JobStatus): JobStatus[] {
 }
 
 /** How a training run ended, as the trainer saw it. */
-export type RunOutcome =
-  | { kind: 'completed' | 'early-stopped' | 'stopped' | 'timeout'; step: number }
-  | { kind: 'failed'; message: string; badInput: boolean }
+export type RunOutcome = { kind: 'completed' | 'early-stopped' | 'stopped' | 'timeout'; step: number } | { kind: 'failed'; message: string; badInput: boolean }
 
 /** Why a running job was asked to stop: a user's stop (or a tuning's prune), its time limit, or its trainer shutting down. */
 export type StopReason = 'stop' | 'timeout' | 'shutdown'

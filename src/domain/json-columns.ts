@@ -48,7 +48,12 @@ export function toJson<T extends object | readonly unknown[]>(value: T): Prisma.
 }
 
 /** A job's effective configuration groups, as created (defaults applied). */
-export function jobConfigOf(job: Pick<Job, 'name' | 'description' | 'priority' | 'modelConfig' | 'datasetConfig' | 'hyperparameters' | 'resourcesConfig' | 'outputConfig' | 'optionsConfig'>): JobConfig {
+export function jobConfigOf(
+  job: Pick<
+    Job,
+    'name' | 'description' | 'priority' | 'modelConfig' | 'datasetConfig' | 'hyperparameters' | 'resourcesConfig' | 'outputConfig' | 'optionsConfig'
+  >,
+): JobConfig {
   return {
     name: job.name,
     description: job.description,
@@ -94,9 +99,12 @@ export const datasetMetadataOf = (dataset: Pick<Dataset, 'metadata'>): JsonObjec
 
 export const datasetPreviewOf = (dataset: Pick<Dataset, 'preview'>): JsonObject[] => array<JsonObject>('Dataset.preview', dataset.preview, false) ?? []
 
-export const evaluationOf = (row: Pick<Evaluation, 'metrics' | 'perClass' | 'confusionMatrix' | 'labels'>) => ({
-  metrics: object<Record<string, number>>('Evaluation.metrics', row.metrics),
-  perClass: array<JsonObject>('Evaluation.perClass', row.perClass, true),
+export const evaluationMetricsOf = (row: Pick<Evaluation, 'metrics'>): Record<string, number> => object('Evaluation.metrics', row.metrics)
+
+/** A test-split evaluation; `PerClass` is the shape of its per-class rows (written by the trainer's evaluate). */
+export const evaluationOf = <PerClass = JsonObject>(row: Pick<Evaluation, 'metrics' | 'perClass' | 'confusionMatrix' | 'labels'>) => ({
+  metrics: evaluationMetricsOf(row),
+  perClass: array<PerClass>('Evaluation.perClass', row.perClass, true),
   confusionMatrix: array<number[]>('Evaluation.confusionMatrix', row.confusionMatrix, true),
   labels: array<string>('Evaluation.labels', row.labels, true),
 })

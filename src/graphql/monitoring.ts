@@ -5,16 +5,7 @@ import { builder } from './builder.ts'
 import { Job } from './jobs.ts'
 import { viewer } from '../context.ts'
 import { logLevels, type JobLogView, type LogLevel as Level, type MetricPointView } from '../events/index.ts'
-import type {
-  CheckpointView,
-  ComparedJob,
-  Comparison,
-  EvaluationView,
-  LogLine,
-  LogPage,
-  PerClassMetrics,
-  SeriesPoint,
-} from '../services/monitoring.ts'
+import type { CheckpointView, ComparedJob, Comparison, EvaluationView, LogLine, LogPage, PerClassMetrics, SeriesPoint } from '../services/monitoring.ts'
 
 const levelDescriptions: Record<Level, string> = {
   debug: 'Details for diagnosing the trainer.',

@@ -119,7 +119,10 @@ class JsonAnalysis {
     if (this.previewObjects.length < previewRows) this.previewObjects.push(row)
     for (const key of Object.keys(row)) {
       let tally = this.tallies.get(key)
-      if (tally === undefined) this.tallies.set(key, (tally = newTally(key)))
+      if (tally === undefined) {
+        tally = newTally(key)
+        this.tallies.set(key, tally)
+      }
       noteJsonValue(tally, row[key])
     }
   }

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises'
 import { CsvError, parse as createCsvParser } from 'csv-parse'
 import { FormatError, reasonOf } from './errors.ts'
 import { integerLinePattern, splitLine } from './csv-lines.ts'
+import { LineBlocks } from './text.ts'
 
 /** What a CSV file is read into. Lines are numbered from 1, counting every line break, blank lines and those inside quotes included. */
 export interface CsvSink {
@@ -35,7 +36,6 @@ const maxSplitLineBytes = 1024 * 1024
 // csv-parse reads 4-5% faster from 128-256 KiB chunks than from the 64 KiB
 // default; 1 MiB chunks are slower again (measured on 50 MB files).
 const readChunkBytes = 256 * 1024
-const newline = 0x0a
 
 type Chunks = AsyncIterator<Buffer>
 
@@ -94,25 +94,12 @@ function checkedHeader(names: string[], line: number): string[] {
  * undefined when every line was.
  */
 async function splitPlainLines(chunks: Chunks, lines: PlainLines): Promise<Buffer | undefined> {
-  let carry: Buffer | undefined
-  for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-    const bytes = carry === undefined ? withoutBom(next.value) : Buffer.concat([carry, next.value])
-    // a line break byte is never part of a multi-byte character, so the text up to one decodes whole
-    const end = bytes.lastIndexOf(newline) + 1
-    const text = end === 0 ? '' : bytes.toString('utf8', 0, end)
+  const blocks = new LineBlocks(chunks, maxSplitLineBytes)
+  for (let text = await blocks.next(); text !== undefined; text = await blocks.next()) {
     const stop = lines.take(text)
-    if (stop < text.length) return Buffer.concat([Buffer.from(text.slice(stop)), bytes.subarray(end)])
-    carry = bytes.subarray(end)
-    if (carry.length > maxSplitLineBytes) return carry
+    if (stop < text.length) return Buffer.concat([Buffer.from(text.slice(stop)), blocks.remainder()])
   }
-  if (carry === undefined || carry.length === 0) return undefined
-  const last = carry.toString('utf8')
-  const stop = lines.take(last)
-  return stop < last.length ? Buffer.from(last.slice(stop)) : undefined
-}
-
-function withoutBom(bytes: Buffer): Buffer {
-  return bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes
+  return blocks.longLine ? blocks.remainder() : undefined
 }
 
 /**
@@ -144,10 +131,15 @@ class PlainLines {
 
   /** The line without its line break; undefined when a carriage return is where csv-parse has to judge it. */
   private lineText(text: string, start: number, end: number, broken: boolean): string | undefined {
-    if (broken && this.crlf === undefined) this.crlf = text.charCodeAt(end - 1) === 0x0d && end > start
-    const stripped = broken && this.crlf ? end - 1 : end
-    if (broken && this.crlf && text.charCodeAt(stripped) !== 0x0d) return undefined
-    const line = text.slice(start, Math.max(start, stripped))
+    let stop = end
+    if (broken) {
+      const cr = end > start && text.charCodeAt(end - 1) === 0x0d
+      if (this.crlf === undefined) this.crlf = cr
+      // a line break other than the file's
+      if (cr !== this.crlf) return undefined
+      if (cr) stop = end - 1
+    }
+    const line = text.slice(start, stop)
     return line.indexOf('\r') === -1 ? line : undefined
   }
 

@@ -1,86 +1,82 @@
 // Streams the elements of a file holding one JSON array, with JSON.parse
-// doing the parsing: a run of whole elements at a time, cut from the text
-// read so far. JSON.parse is an order of magnitude faster than a streaming
-// tokenizer, and its answer checks the cut: the state of a JSON text after a
-// prefix depends on the prefix alone, so a run that parses as a list of
-// values ends between two elements. Whatever does not parse goes to
-// json-errors.ts, which says exactly what is wrong.
+// doing the parsing: a run of whole elements at a time, cut from the bytes
+// read so far at a comma between two elements. JSON.parse is an order of
+// magnitude faster than a streaming tokenizer, and its answer checks the
+// cut: the state of a JSON text after a prefix depends on the prefix alone,
+// so a run that parses as an array ends between two elements. Runs are
+// decoded straight from the bytes, with the commas around them turned into
+// brackets, so JSON.parse gets the decoder's flat string and no text is
+// copied (joining and slicing strings copies them). Whatever does not
+// parse goes to json-errors.ts, which says exactly what is wrong.
+import { createReadStream } from 'node:fs'
 import { FormatError } from './errors.ts'
 import { isJsonObject, type JsonRow } from './json-values.ts'
 import { jsonArrayProblem } from './json-errors.ts'
-import { textChunks } from './text.ts'
 
 const readChunkBytes = 256 * 1024
-// An element still open after this many characters is almost always a quote
-// or bracket that never closes; stopping there keeps the heap bounded.
-const maxElementChars = 16 * 1024 * 1024
+// An element still open after this many bytes is almost always a quote or
+// bracket that never closes; stopping there keeps the heap bounded.
+const maxElementBytes = 16 * 1024 * 1024
+
+const openBracket = 0x5b
+const closeBracket = 0x5d
+const openBrace = 0x7b
+const closeBrace = 0x7d
+const comma = 0x2c
+const quote = 0x22
+const backslash = 0x5c
 
 /** Streams the array's elements to `onRow`; the file's first significant character is `[`. */
 export async function readJsonArray(filePath: string, onRow: (row: JsonRow) => void): Promise<void> {
   const elements = new ArrayElements(onRow)
   let fine = true
-  for await (const chunk of textChunks(filePath, readChunkBytes)) {
+  for await (const chunk of createReadStream(filePath, { highWaterMark: readChunkBytes }) as AsyncIterable<Buffer>) {
     fine = elements.push(chunk)
     if (!fine) break
   }
   if (fine && elements.end()) return
-  throw (await jsonArrayProblem(filePath)) ?? new FormatError(`array element at index ${elements.count} is longer than ${maxElementChars / 1024 / 1024} MiB`)
+  throw (await jsonArrayProblem(filePath)) ?? new FormatError(`array element at index ${elements.count} is longer than ${maxElementBytes / 1024 / 1024} MiB`)
 }
 
 class ArrayElements {
   /** elements passed on so far */
   count = 0
-  /** text after the last element passed on (after the opening bracket at first) */
-  private pending = ''
-  private opened = false
+  /** the bytes after the last run passed on, starting with `[`: the file's own, then the comma before the next element */
+  private pending: Buffer | undefined
 
   constructor(private readonly onRow: (row: JsonRow) => void) {}
 
-  /** Passes on the elements that end in the text read so far; false when that text cannot start an array of objects. */
-  push(chunk: string): boolean {
-    let text = this.pending + chunk
-    if (!this.opened) {
-      text = text.slice(text.indexOf('[') + 1)
-      this.opened = true
+  /** Passes on the elements that end in the bytes read so far; false when they cannot start an array of objects. */
+  push(chunk: Buffer): boolean {
+    let bytes: Buffer
+    if (this.pending !== undefined) {
+      bytes = Buffer.concat([this.pending, chunk])
+    } else {
+      // before the opening bracket are only a byte-order mark and whitespace (readJson checked)
+      const start = chunk.indexOf(openBracket)
+      if (start === -1) return true
+      bytes = chunk.subarray(start)
     }
-    let end = guessedRunEnd(text)
-    let run = end > 0 ? this.parse(text.slice(0, end)) : undefined
-    if (run === undefined) {
-      // the guess was inside an element (a nested array of objects, a string): find the end by scanning
-      end = scannedRunEnd(text)
-      run = end > 0 ? this.parse(text.slice(0, end)) : []
-      if (run === undefined) return false
+    let cut = lastGuessedComma(bytes)
+    let values = cut > 0 ? parseRun(bytes, cut) : undefined
+    if (values === undefined) {
+      // the guess was inside an element (a nested array of objects, a string), or there was none:
+      // find the comma by reading every byte, unless no element can have ended in this chunk
+      cut = chunk.indexOf(closeBrace) === -1 ? 0 : lastTopLevelComma(bytes)
+      values = cut > 0 ? parseRun(bytes, cut) : []
+      if (values === undefined) return false
     }
-    if (!this.pass(run)) return false
-    this.pending = text.slice(end)
-    return this.pending.length <= maxElementChars
+    if (!this.pass(values)) return false
+    this.pending = cut > 0 ? bytes.subarray(cut) : bytes
+    return this.pending.length <= maxElementBytes
   }
 
-  /** Passes on the last elements; false unless the text left is they and the closing bracket. */
+  /** Passes on the last elements; false unless what is left is they, the closing bracket and whitespace. */
   end(): boolean {
-    const text = this.pending.trimEnd()
-    if (!this.opened || !text.endsWith(']')) return false
-    const last = text.slice(0, -1)
-    if (last.trim() === '') return true
-    const run = this.parse(last)
-    return run !== undefined && this.pass(run)
-  }
-
-  /** The values of a run of elements, led by a comma unless it is the first; undefined when it does not parse. */
-  private parse(text: string): unknown[] | undefined {
-    let body = text
-    if (this.count > 0) {
-      const comma = body.search(/\S/)
-      if (body[comma] !== ',') return undefined
-      body = body.slice(comma + 1)
-      // a comma before nothing (a trailing comma) parses as `[ ]` but is not JSON
-      if (body.trim() === '') return undefined
-    }
-    try {
-      return JSON.parse(`[${body}]`) as unknown[]
-    } catch {
-      return undefined
-    }
+    if (this.pending === undefined) return false
+    const values = parseArray(this.pending.toString('utf8'))
+    // after a comma, an empty rest (`[{...},]`) is a trailing comma
+    return values !== undefined && (values.length > 0 || this.count === 0) && this.pass(values)
   }
 
   private pass(values: unknown[]): boolean {
@@ -94,51 +90,73 @@ class ArrayElements {
 }
 
 /**
- * Just after the last `}` that is followed by a comma and `{`: between two
- * objects of the array, unless they are inside an element. 0 when none.
+ * The elements of bytes[0..cut] (which start with `[`), the comma at `cut`
+ * made the closing bracket; that comma then opens the next run. undefined,
+ * the comma left as it was, when the run does not parse.
  */
-function guessedRunEnd(text: string): number {
-  for (let open = text.lastIndexOf('{'); open > 0; open = text.lastIndexOf('{', open - 1)) {
+function parseRun(bytes: Buffer, cut: number): unknown[] | undefined {
+  bytes[cut] = closeBracket
+  const values = parseArray(bytes.toString('utf8', 0, cut + 1))
+  bytes[cut] = values !== undefined && values.length > 0 ? openBracket : comma
+  return values !== undefined && values.length > 0 ? values : undefined
+}
+
+function parseArray(text: string): unknown[] | undefined {
+  try {
+    const value: unknown = JSON.parse(text)
+    return Array.isArray(value) ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The last comma between a `}` and a `{`: between two objects of the array,
+ * unless they are inside an element (the parse then fails). 0 when none.
+ */
+function lastGuessedComma(bytes: Buffer): number {
+  for (let open = bytes.lastIndexOf(openBrace); open > 0; open = bytes.lastIndexOf(openBrace, open - 1)) {
     let at = open - 1
-    while (isSpace(text.charCodeAt(at))) at--
-    if (text.charCodeAt(at) !== 0x2c) continue
+    while (isSpace(bytes[at])) at--
+    if (bytes[at] !== comma) continue
+    const cut = at
     at--
-    while (isSpace(text.charCodeAt(at))) at--
-    if (text.charCodeAt(at) === 0x7d) return at + 1
+    while (isSpace(bytes[at])) at--
+    if (bytes[at] === closeBrace) return cut
   }
   return 0
 }
 
-/** Just after the last element that ends in `text`, which starts between elements; 0 when none does. Reads every character. */
-function scannedRunEnd(text: string): number {
+/** The last comma between two elements of the array, found by reading every byte after the opening bracket; 0 when none. */
+function lastTopLevelComma(bytes: Buffer): number {
   let depth = 0
-  let end = 0
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i)
-    if (code === 0x22) {
-      i = stringEnd(text, i)
+  let cut = 0
+  for (let i = 1; i < bytes.length; i++) {
+    const byte = bytes[i]
+    if (byte === quote) {
+      i = stringEnd(bytes, i)
       if (i === -1) break
-    } else if (code === 0x7b || code === 0x5b) {
+    } else if (byte === openBrace || byte === openBracket) {
       depth++
-    } else if (code === 0x7d || code === 0x5d) {
-      depth--
-      if (depth === 0) end = i + 1
-      else if (depth < 0) break
+    } else if (byte === closeBrace || byte === closeBracket) {
+      if (--depth < 0) break
+    } else if (byte === comma && depth === 0) {
+      cut = i
     }
   }
-  return end
+  return cut
 }
 
-/** The closing quote of the string opening at `open`; -1 when it does not close in `text`. */
-function stringEnd(text: string, open: number): number {
-  for (let close = text.indexOf('"', open + 1); close !== -1; close = text.indexOf('"', close + 1)) {
+/** The closing quote of the string opening at `open`; -1 when it does not close in `bytes`. */
+function stringEnd(bytes: Buffer, open: number): number {
+  for (let close = bytes.indexOf(quote, open + 1); close !== -1; close = bytes.indexOf(quote, close + 1)) {
     let backslashes = 0
-    while (text.charCodeAt(close - 1 - backslashes) === 0x5c) backslashes++
+    while (bytes[close - 1 - backslashes] === backslash) backslashes++
     if (backslashes % 2 === 0) return close
   }
   return -1
 }
 
-function isSpace(code: number): boolean {
-  return code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09
+function isSpace(byte: number | undefined): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09
 }

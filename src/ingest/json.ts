@@ -2,11 +2,12 @@
 // a stored JSON file through it. A JSON dataset is an array of objects
 // (json-array.ts) or JSON Lines, one object per line; the first significant
 // character tells which. Both are streamed, one object at a time.
+import { createReadStream } from 'node:fs'
 import { FormatError, reasonOf } from './errors.ts'
 import { isJsonObject, type JsonRow } from './json-values.ts'
 import { notAnObject } from './json-errors.ts'
 import { readJsonArray } from './json-array.ts'
-import { textChunks } from './text.ts'
+import { LineBlocks, textChunks } from './text.ts'
 
 export type { JsonRow }
 
@@ -16,7 +17,7 @@ export type JsonLayout = 'array' | 'lines' | 'blank'
 const readChunkBytes = 256 * 1024
 // A line this long is almost always a quote or bracket that never closes;
 // stopping there keeps one bad file from filling the heap.
-const maxLineChars = 16 * 1024 * 1024
+const maxLineBytes = 16 * 1024 * 1024
 
 /** Streams the file's objects to `onRow` in file order; content that is not a JSON dataset throws a FormatError naming the place. */
 export async function readJson(filePath: string, onRow: (row: JsonRow) => void): Promise<JsonLayout> {
@@ -39,7 +40,6 @@ async function firstSignificantChar(filePath: string): Promise<string | undefine
 }
 
 async function readJsonLines(filePath: string, onRow: (row: JsonRow) => void): Promise<void> {
-  let partial = ''
   let lineNumber = 0
   const takeLine = (line: string) => {
     lineNumber++
@@ -55,15 +55,20 @@ async function readJsonLines(filePath: string, onRow: (row: JsonRow) => void): P
     if (!isJsonObject(value)) throw notAnObject(`line ${lineNumber}`, value)
     onRow(value)
   }
-  for await (const chunk of textChunks(filePath, readChunkBytes)) {
-    const text = partial + chunk
-    let start = 0
-    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      takeLine(text.slice(start, end))
-      start = end + 1
+  const chunks: AsyncIterator<Buffer> = createReadStream(filePath, { highWaterMark: readChunkBytes })[Symbol.asyncIterator]()
+  const blocks = new LineBlocks(chunks, maxLineBytes)
+  try {
+    for (let text = await blocks.next(); text !== undefined; text = await blocks.next()) {
+      let start = 0
+      for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+        takeLine(text.slice(start, end))
+        start = end + 1
+      }
+      // only the last block has text after its last line break
+      if (blocks.ended) takeLine(text.slice(start))
     }
-    partial = text.slice(start)
-    if (partial.length > maxLineChars) throw new FormatError(`line ${lineNumber + 1} is longer than ${maxLineChars / 1024 / 1024} MiB`)
+  } finally {
+    await chunks.return?.()
   }
-  takeLine(partial)
+  if (blocks.longLine) throw new FormatError(`line ${lineNumber + 1} is longer than ${maxLineBytes / 1024 / 1024} MiB`)
 }

@@ -60,7 +60,14 @@ export async function* readParquetRows(source: ParquetSource, options: { rowEnd?
 
 async function decode(source: ParquetSource, rowStart: number, rowEnd: number, firstRowsOnly: boolean): Promise<Record<string, unknown>[]> {
   try {
-    return await parquetReadObjects({ file: source.file, metadata: source.metadata, compressors: parquetCompressors, rowStart, rowEnd, useOffsetIndex: firstRowsOnly })
+    return await parquetReadObjects({
+      file: source.file,
+      metadata: source.metadata,
+      compressors: parquetCompressors,
+      rowStart,
+      rowEnd,
+      useOffsetIndex: firstRowsOnly,
+    })
   } catch (error) {
     throw new FormatError(`could not decode the ${firstRowsOnly ? 'first rows' : 'rows'} of the parquet file: ${reasonOf(error)}`)
   }

@@ -8,7 +8,8 @@ import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, ty
 import { isOneOf, oneOfMessage, problemsOf } from '../domain/validation.ts'
 import { activeStatuses, datasetView, type DatasetView } from '../domain/views.ts'
 import { requireScope, type Principal } from './auth.ts'
-import { analyzeFile, checkDeclaredSchema, type DatasetFormat } from './dataset-ingest.ts'
+import { analyzeFile, checkDeclaredSchema, type DatasetFormat } from '../ingest/index.ts'
+import { datasetPreviewOf, toJson } from '../domain/json-columns.ts'
 
 export const datasetTypes = ['text', 'image', 'audio', 'multimodal', 'tabular'] as const
 export const datasetFormats = ['csv', 'json', 'parquet'] as const
@@ -135,9 +136,9 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
               size: BigInt(file.size),
               rowCount: analysis.rowCount,
               columnCount: analysis.columns.length,
-              schema: { columns } as Prisma.InputJsonValue,
-              metadata: (fields.metadata ?? undefined) as Prisma.InputJsonValue | undefined,
-              preview: analysis.preview as Prisma.InputJsonValue,
+              schema: toJson({ columns }),
+              metadata: fields.metadata ? toJson(fields.metadata) : undefined,
+              preview: toJson(analysis.preview),
               fileName: file.fileName,
               filePath: relativePath,
               checksum: file.checksum,
@@ -189,7 +190,7 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
 
     async get(principal: Principal, id: string): Promise<DatasetView & { preview: Record<string, unknown>[] }> {
       const dataset = await load(principal, id)
-      return { ...datasetView(dataset), preview: dataset.preview as Record<string, unknown>[] }
+      return { ...datasetView(dataset), preview: datasetPreviewOf(dataset) }
     },
 
     async delete(principal: Principal, id: string) {

@@ -4,7 +4,7 @@
 // through the trainer's public serving entry (trainer/serving.ts).
 import path from 'node:path'
 import { z } from 'zod'
-import type { Checkpoint, Db, Job, Prisma } from '../infra/db.ts'
+import type { Checkpoint, Db, Job } from '../infra/db.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { ReadStore } from '../infra/read-store.ts'
 import type { Storage } from '../infra/storage.ts'
@@ -18,6 +18,7 @@ import { publishExportUpdated, topics } from '../events/index.ts'
 import { source, type LiveViews } from './live.ts'
 import type { ModelRef, Predictor, PredictResult } from '../../trainer/serving.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
+import { toJson } from '../domain/json-columns.ts'
 
 const predictSchema = z.strictObject({ inputs: z.unknown() })
 
@@ -101,7 +102,7 @@ export function createExportService(deps: { db: Db; reads: ReadStore; bus: Event
           jobId,
           ownerId: job.ownerId,
           format: body.format,
-          options: exportOptionsOf(body) as unknown as Prisma.InputJsonValue,
+          options: toJson(exportOptionsOf(body)),
           status: 'processing',
           estimatedTime: await estimatedSeconds(body.format),
           checkpointId: model.checkpointId,

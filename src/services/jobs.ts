@@ -8,16 +8,16 @@ import type { Storage } from '../infra/storage.ts'
 import type { JobLifecycle } from '../core/job-lifecycle.ts'
 import { topics } from '../events/index.ts'
 import { source, type LiveViews } from './live.ts'
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
-import { architecturesByTask, baseModels, findBaseModel, type Architecture } from '../domain/catalog.ts'
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors/index.ts'
 import { newId } from '../domain/ids.ts'
-import { createJobSchema, parseConfig, withJobDefaults, type CreateJobInput, type JobConfig } from '../domain/job-config.ts'
+import { createJobSchema, parseConfig, withJobDefaults } from '../domain/job-config.ts'
 import { newJobRow, plannedTraining } from '../core/job-rows.ts'
 import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
 import { endedStatuses, jobSummary, type JobStatus, type JobView } from '../domain/views.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
-import { runningEntryOf, simulateQueue } from '../domain/queue-estimate.ts'
+import { datasetColumnsOf } from '../domain/json-columns.ts'
+import { columnProblems, estimateStart, resolveModel } from './job-requests.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
@@ -33,9 +33,6 @@ export interface JobListFilter {
   sortBy?: (typeof jobSortFields)[number]
   sortOrder?: SortOrder
 }
-
-/** Queues longer than this get an aggregate estimate instead of a full simulation. */
-const exactQueueLimit = 2000
 
 export function createJobService(deps: {
   db: Db
@@ -75,112 +72,6 @@ export function createJobService(deps: {
     return { filter: { ownerId, status: q.status, baseModel: q.model }, order: { sortBy: q.sortBy ?? 'createdAt', sortOrder: q.sortOrder ?? 'desc' } }
   }
 
-  /** Resolves model.baseModel as the trainer will: a built-in, a completed job of the user, or a fresh architecture. */
-  async function resolveModel(principal: Principal, model: CreateJobInput['model']): Promise<{ architecture: Architecture; problems: FieldProblem[] }> {
-    const allowed = architecturesByTask[model.task]
-    const problems: FieldProblem[] = []
-    if (model.architecture && !allowed.includes(model.architecture)) {
-      problems.push({ field: 'model.architecture', message: `${model.task} supports ${allowed.join(', ')}` })
-    }
-    const builtIn = findBaseModel(model.baseModel)
-    if (builtIn) {
-      if (!builtIn.tasks.includes(model.task)) {
-        problems.push({ field: 'model.baseModel', message: `${builtIn.name} is a model for ${builtIn.tasks.join(', ')}, not ${model.task}` })
-      } else if (model.architecture && model.architecture !== builtIn.architecture) {
-        problems.push({
-          field: 'model.architecture',
-          message: `${builtIn.name} is a ${builtIn.architecture} model; leave architecture out or set it to ${builtIn.architecture}`,
-        })
-      }
-      return { architecture: builtIn.architecture, problems }
-    }
-    const source = await db.job.findFirst({ where: { id: model.baseModel, ownerId: principal.userId, deletedAt: null } })
-    if (source) {
-      const sourceModel = source.modelConfig as JobConfig['model']
-      if (source.status !== 'completed') {
-        problems.push({ field: 'model.baseModel', message: `job ${source.id} is ${source.status}; only a completed job can be fine-tuned` })
-      } else if (sourceModel.task !== model.task) {
-        problems.push({ field: 'model.baseModel', message: `job ${source.id} trained ${sourceModel.task}, not ${model.task}` })
-      }
-      return { architecture: sourceModel.architecture, problems }
-    }
-    if (model.architecture) {
-      // Not available here: trained from scratch with this architecture (the trainer logs a warning).
-      return { architecture: model.architecture, problems }
-    }
-    const choices = baseModels.filter((m) => m.tasks.includes(model.task)).map((m) => m.name)
-    problems.push({
-      field: 'model.baseModel',
-      message: `unknown base model ${JSON.stringify(model.baseModel)} for ${model.task}; use one of ${choices.join(', ')}, the id of one of your completed jobs, or set model.architecture (${allowed.join(', ')}) to train that architecture from scratch`,
-    })
-    return { architecture: allowed[0], problems }
-  }
-
-  /** Column roles the dataset must be able to fill for the task. */
-  function columnProblems(config: CreateJobInput, columns: { name: string; type: string }[]): FieldProblem[] {
-    const problems: FieldProblem[] = []
-    const names = new Set(columns.map((c) => c.name))
-    const listed = `columns: ${columns.map((c) => c.name).join(', ')}`
-    const check = (field: string, column: string | undefined) => {
-      if (column !== undefined && !names.has(column)) problems.push({ field, message: `dataset has no column ${JSON.stringify(column)} (${listed})` })
-    }
-    check('dataset.textColumn', config.dataset.textColumn)
-    check('dataset.labelColumn', config.dataset.labelColumn)
-    config.dataset.featureColumns?.forEach((column, i) => check(`dataset.featureColumns[${i}]`, column))
-    if (columns.length < 2)
-      problems.push({ field: 'dataset.id', message: `a training dataset needs at least two columns (inputs and a label); it has ${listed}` })
-    const label = config.dataset.labelColumn ?? (names.has('label') ? 'label' : columns.at(-1)?.name)
-    if (config.model.task === 'text-classification' && config.dataset.textColumn === undefined) {
-      const hasText = names.has('text') || columns.some((c) => c.type === 'string' && c.name !== label)
-      if (!hasText) problems.push({ field: 'dataset.textColumn', message: `the dataset has no string column to use as text; name one (${listed})` })
-    }
-    if (config.model.task === 'tabular-regression' && label !== undefined && names.has(label)) {
-      const type = columns.find((c) => c.name === label)?.type
-      if (type !== 'integer' && type !== 'float') {
-        problems.push({
-          field: 'dataset.labelColumn',
-          message: `label column ${JSON.stringify(label)} holds ${type} values; tabular-regression needs a numeric label`,
-        })
-      }
-    }
-    return problems
-  }
-
-  /**
-   * When the queue is expected to start and finish a new job. Exact list
-   * scheduling for queues of ordinary length; for a very long queue, the
-   * work queued ahead on the same instance type spread over its capacity.
-   */
-  async function estimateStart(now: number, priority: number, instanceType: string, instanceCount: number, durationMs: number) {
-    const ahead = { status: 'pending', priority: { gte: priority } }
-    const capacityOf = (type: string) => resources.find(type)?.capacity ?? 0
-    if ((await db.job.count({ where: ahead })) > exactQueueLimit) {
-      const queued = await db.job.aggregate({ where: { ...ahead, instanceType }, _sum: { estimatedDuration: true } })
-      const startsAt = now + ((queued._sum.estimatedDuration ?? 0) * 1000) / Math.max(1, capacityOf(instanceType))
-      return { startsAt, endsAt: startsAt + durationMs }
-    }
-    const [running, queued] = await Promise.all([
-      db.job.findMany({
-        where: { status: { in: ['running', 'stopping'] } },
-        select: { instanceType: true, instanceCount: true, estimatedCompletionTime: true, startedAt: true, estimatedDuration: true },
-      }),
-      db.job.findMany({
-        where: ahead,
-        select: { id: true, instanceType: true, instanceCount: true, estimatedDuration: true },
-        orderBy: [{ priority: 'desc' }, { createdAt: 'asc' }],
-      }),
-    ])
-    const candidate = { id: '(new)', instanceType, instanceCount, durationMs }
-    const estimates = simulateQueue(
-      now,
-      running.map((job) => runningEntryOf(job, now)),
-      [...queued.map((job) => ({ ...job, durationMs: (job.estimatedDuration ?? 0) * 1000 })), candidate],
-      capacityOf,
-      deps.trainerConcurrency,
-    )
-    return estimates.get(candidate.id)
-  }
-
   /**
    * Everything `create` checks, without queuing: the effective
    * configuration (defaults applied, a seed drawn when none was given),
@@ -190,9 +81,9 @@ export function createJobService(deps: {
   async function prepare(principal: Principal, input: unknown, prefix = '') {
     requireScope(principal, 'write')
     const config = parseConfig(createJobSchema, input, prefix)
-    const { architecture, problems } = await resolveModel(principal, config.model)
+    const { architecture, problems } = await resolveModel(db, principal, config.model)
     const dataset = await db.dataset.findFirst({ where: { id: config.dataset.id, ownerId: principal.userId } })
-    if (dataset) problems.push(...columnProblems(config, (dataset.schema as { columns: { name: string; type: string }[] }).columns))
+    if (dataset) problems.push(...columnProblems(config, datasetColumnsOf(dataset)))
     if (problems.length > 0) throw InvalidInputError.fromProblems(prefix ? problems.map((p) => ({ ...p, field: `${prefix}.${p.field}` })) : problems)
     if (!dataset) throw new NotFoundError('dataset', config.dataset.id)
     const instanceType = resources.requireRunnable(config.resources.instanceType, config.resources.instanceCount ?? 1)
@@ -215,7 +106,14 @@ export function createJobService(deps: {
     async create(principal: Principal, input: unknown, origin: { templateId?: string; tuningId?: string } = {}): Promise<JobView> {
       const { config, instanceType, plan } = await prepare(principal, input)
       const now = new Date()
-      const estimate = await estimateStart(now.getTime(), config.priority, instanceType.name, config.resources.instanceCount, plan.durationSeconds * 1000)
+      const queue = { db, capacityOf: (type: string) => resources.find(type)?.capacity ?? 0, concurrency: deps.trainerConcurrency }
+      const estimate = await estimateStart(queue, {
+        now: now.getTime(),
+        priority: config.priority,
+        instanceType: instanceType.name,
+        instanceCount: config.resources.instanceCount,
+        durationMs: plan.durationSeconds * 1000,
+      })
       const row = newJobRow({
         id: newId('job'),
         ownerId: principal.userId,
@@ -299,7 +197,9 @@ export function createJobService(deps: {
       if (!discarded.moved) {
         // It started (or ended) between the read and the write.
         if (discarded.status === null) throw new NotFoundError('job', id)
-        throw new ConflictError(`Job ${id} is ${discarded.status}; stop it first, or delete it with force=true (which also removes its checkpoints and exports)`)
+        throw new ConflictError(
+          `Job ${id} is ${discarded.status}; stop it first, or delete it with force=true (which also removes its checkpoints and exports)`,
+        )
       }
       if (force) await Promise.all([storage.remove(`checkpoints/${id}`), storage.remove(`exports/${id}`)])
       deps.onDeleted?.(id)

@@ -127,7 +127,10 @@ export function createLiveViews(bus: EventBus) {
         counted = true
       }
       // A loop ends when the bus closes (the server is stopping): so does the view.
-      for (const loop of loops) void loop().finally(() => queue.end()).catch(() => {})
+      for (const loop of loops)
+        void loop()
+          .finally(() => queue.end())
+          .catch(() => {})
       const current = view.current ? await view.current.load() : undefined
       const buffered = early
       early = undefined

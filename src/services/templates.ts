@@ -12,6 +12,7 @@ import { requireScope, type Principal } from './auth.ts'
 import type { JobService } from './jobs.ts'
 import type { ResourceService } from './resources.ts'
 import type { FieldProblem } from '../errors/index.ts'
+import { toJson } from '../domain/json-columns.ts'
 
 export const templateVisibilities = ['all', 'mine', 'public'] as const
 export const templateSortFields = ['createdAt', 'updatedAt', 'name'] as const
@@ -90,14 +91,14 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
             ]
           : []
       const config = parseConfig(createTemplateSchema, input, '', unknownType)
-      const json = (value: unknown) => (value === undefined ? undefined : (value as Prisma.InputJsonValue))
+      const json = (value: object | undefined) => (value === undefined ? undefined : toJson(value))
       const template = await db.template.create({
         data: {
           id: newId('template'),
           ownerId: principal.userId,
           name: config.name,
           description: config.description ?? null,
-          model: config.model as Prisma.InputJsonValue,
+          model: toJson(config.model),
           dataset: json(config.dataset),
           hyperparameters: json(config.hyperparameters),
           resources: json(config.resources),

@@ -25,6 +25,7 @@ import { source, type LiveViews } from './live.ts'
 import { requireScope, type Principal } from './auth.ts'
 import type { JobService } from './jobs.ts'
 import type { TemplateService } from './templates.ts'
+import { toJson, tuningConfigOf } from '../domain/json-columns.ts'
 
 type TuningWithRelations = TuningJob & { owner: { name: string }; trials: Trial[] }
 
@@ -111,11 +112,10 @@ export function createTuningService(deps: { db: Db; bus: EventBus; live: LiveVie
         problems.push({ field, message: `no tuning ${JSON.stringify(id)} of yours` })
         continue
       }
-      const earlierObjective = earlier.objective as unknown as TuningObjective
+      const { objective: earlierObjective, space: earlierSpace } = tuningConfigOf(earlier)
       if (earlierObjective.metric !== objective.metric) {
         problems.push({ field, message: `tuning ${id} optimized ${earlierObjective.metric}, this one ${objective.metric}` })
       }
-      const earlierSpace = earlier.parameters as SearchSpace
       for (const [name, spec] of Object.entries(space)) {
         const before = earlierSpace[name]
         if (!before) problems.push({ field, message: `tuning ${id} did not search ${name}` })
@@ -179,11 +179,11 @@ export function createTuningService(deps: { db: Db; bus: EventBus; live: LiveVie
           description: body.description ?? null,
           baseJobId: body.baseJobId ?? null,
           templateId: body.templateId ?? null,
-          baseConfig: config as unknown as Prisma.InputJsonValue,
-          parameters: space as Prisma.InputJsonValue,
-          strategy: strategy as unknown as Prisma.InputJsonValue,
-          objective: objective as unknown as Prisma.InputJsonValue,
-          warmStartFrom: warmStartFrom as Prisma.InputJsonValue,
+          baseConfig: toJson(config),
+          parameters: toJson(space),
+          strategy: toJson(strategy),
+          objective: toJson(objective),
+          warmStartFrom: toJson(warmStartFrom),
         },
         include,
       })

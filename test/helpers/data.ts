@@ -1,6 +1,7 @@
 // Small generated datasets and upload helpers for tests.
 import type { TestServer, TestResponse } from './server.ts'
 import { tokens } from './server.ts'
+import type { DatasetReply } from './replies.ts'
 
 /** A 3-class text dataset in Chinese and English: the label is predictable from the words. */
 export function textClassificationCsv(rows = 30): string {
@@ -42,7 +43,7 @@ export interface UploadOptions {
 }
 
 /** POST /v1/training/datasets as multipart/form-data. */
-export function uploadDataset(server: TestServer, options: UploadOptions = {}): Promise<TestResponse> {
+export function uploadDataset(server: TestServer, options: UploadOptions = {}): Promise<TestResponse<DatasetReply>> {
   const form = new FormData()
   const defaults: Record<string, string> = { name: options.name ?? 'dataset', type: options.type ?? 'text', format: options.format ?? 'csv', ...options.fields }
   for (const [key, value] of Object.entries(defaults)) if (!options.omit?.includes(key)) form.append(key, value)
@@ -51,14 +52,14 @@ export function uploadDataset(server: TestServer, options: UploadOptions = {}): 
     const blob = content instanceof Blob ? content : new Blob([content], { type: 'text/csv' })
     form.append('file', blob, options.fileName ?? `data.${options.format ?? 'csv'}`)
   }
-  return server.request('POST', '/v1/training/datasets', { body: form, token: options.token === undefined ? tokens.alice : options.token })
+  return server.request<DatasetReply>('POST', '/v1/training/datasets', { body: form, token: options.token === undefined ? tokens.alice : options.token })
 }
 
 /** Uploads a dataset and returns its id (fails the test when the upload fails). */
 export async function createDataset(server: TestServer, options: UploadOptions = {}): Promise<string> {
   const response = await uploadDataset(server, options)
   if (response.status !== 201) throw new Error(`upload failed: ${response.status} ${response.text}`)
-  return response.body.data.dataset.id as string
+  return response.body.data.dataset.id
 }
 
 /** The spec's §1.1 example request, with only the dataset id and the instance type changed. */

@@ -382,7 +382,10 @@ export function tfjsRawInput(preprocessing: Preprocessing, rows: Row[], shape: n
   }
   if (preprocessing.kind === 'image') {
     const pixels = new Float32Array(rows.length * preprocessing.pixelColumns.length)
-    rows.forEach((row, r) => preprocessing.pixelColumns.forEach((column, c) => (pixels[r * preprocessing.pixelColumns.length + c] = Number(row[column]))))
+    const width = preprocessing.pixelColumns.length
+    for (const [r, row] of rows.entries()) {
+      for (const [c, column] of preprocessing.pixelColumns.entries()) pixels[r * width + c] = Number(row[column])
+    }
     return tf.tensor(pixels, [rows.length, ...shape])
   }
   const values: number[] = []

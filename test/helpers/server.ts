@@ -7,6 +7,7 @@ import { print, type ExecutionResult } from 'graphql'
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core'
 import { buildApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
+import type { ErrorBody } from '../../src/rest/envelope.ts'
 
 /** Users and tokens every test server starts with (API_TOKENS). */
 export const tokens = {
@@ -20,7 +21,8 @@ export interface TestServer {
   url: string
   app: App
   dataDir: string
-  request(method: string, path: string, options?: RequestOptions): Promise<TestResponse>
+  /** `D`: the type of the reply's `data` (what the route answers). */
+  request<D = unknown>(method: string, path: string, options?: RequestOptions): Promise<TestResponse<D>>
   graphql<R, V>(document: TypedDocumentNode<R, V>, variables?: V, token?: string | null): Promise<ExecutionResult<R>>
   close(): Promise<void>
 }
@@ -32,12 +34,23 @@ export interface RequestOptions {
   headers?: Record<string, string>
 }
 
-export interface TestResponse {
+/**
+ * A JSON reply in the spec's envelope (src/rest/envelope.ts) as the tests read it: `data` on a success,
+ * `error` on a failure. Both are typed as present, since a test reads the one its status check has just
+ * established. A reply that is not JSON leaves `body` undefined: read `text` instead.
+ */
+export interface ReplyBody<D = unknown> {
+  success: boolean
+  message?: string
+  data: D
+  error: ErrorBody['error']
+  timestamp: string
+}
+
+export interface TestResponse<D = unknown> {
   status: number
   headers: Headers
-  // Loose on purpose: tests assert on the JSON shapes the spec documents.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any
+  body: ReplyBody<D>
   text: string
 }
 
@@ -64,7 +77,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     throw error
   }
 
-  async function request(method: string, urlPath: string, options: RequestOptions = {}): Promise<TestResponse> {
+  async function request<D = unknown>(method: string, urlPath: string, options: RequestOptions = {}): Promise<TestResponse<D>> {
     const headers: Record<string, string> = { ...options.headers }
     const token = options.token === undefined ? tokens.alice : options.token
     if (token !== null) headers.authorization = `Bearer ${token}`
@@ -75,13 +88,13 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     }
     const response = await fetch(url + urlPath, { method, headers, body })
     const text = await response.text()
-    let parsed: unknown = undefined
+    let parsed: unknown
     try {
       parsed = text ? JSON.parse(text) : undefined
     } catch {
       parsed = undefined
     }
-    return { status: response.status, headers: response.headers, body: parsed, text }
+    return { status: response.status, headers: response.headers, body: parsed as ReplyBody<D>, text }
   }
 
   return {
@@ -89,9 +102,10 @@ export async function startServer(env: Record<string, string> = {}): Promise<Tes
     app,
     dataDir,
     request,
-    async graphql(document, variables, token = tokens.alice) {
+    async graphql<R, V>(document: TypedDocumentNode<R, V>, variables?: V, token: string | null = tokens.alice) {
       const response = await request('POST', '/graphql', { token, json: { query: print(document), variables } })
-      return response.body
+      // GraphQL answers in its own shape, not the envelope.
+      return response.body as unknown as ExecutionResult<R>
     },
     async close() {
       await app.stop()

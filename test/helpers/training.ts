@@ -2,14 +2,15 @@
 import { expect } from 'vitest'
 import { createDataset } from './data.ts'
 import { tokens, type TestServer } from './server.ts'
+import type { JobReply, JobView, LogsReply, MetricsReply } from './replies.ts'
 
 export const endedStatuses = ['completed', 'failed', 'cancelled']
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type JobJson = any
+/** A job as GET /v1/training/jobs/:id answers it. */
+export type JobJson = JobView
 
 export async function getJob(server: TestServer, id: string, token: string = tokens.alice): Promise<JobJson> {
-  const response = await server.request('GET', `/v1/training/jobs/${id}`, { token })
+  const response = await server.request<JobReply>('GET', `/v1/training/jobs/${id}`, { token })
   expect(response.status, response.text).toBe(200)
   return response.body.data.job
 }
@@ -35,7 +36,7 @@ export async function waitForJob(
 }
 
 export async function createJob(server: TestServer, body: Record<string, unknown>, token: string = tokens.alice): Promise<JobJson> {
-  const response = await server.request('POST', '/v1/training/jobs', { token, json: body })
+  const response = await server.request<JobReply>('POST', '/v1/training/jobs', { token, json: body })
   expect(response.status, response.text).toBe(201)
   return response.body.data.job
 }
@@ -44,22 +45,14 @@ export async function uploadCsv(server: TestServer, csv: string, type: string, f
   return createDataset(server, { content: csv, type, fields })
 }
 
-export async function logsOf(
-  server: TestServer,
-  id: string,
-  query = 'level=debug&limit=1000',
-): Promise<{ level: string; message: string; step?: number; epoch?: number; metrics?: Record<string, number> }[]> {
-  const response = await server.request('GET', `/v1/training/jobs/${id}/logs?${query}`)
+export async function logsOf(server: TestServer, id: string, query = 'level=debug&limit=1000'): Promise<LogsReply['logs']> {
+  const response = await server.request<LogsReply>('GET', `/v1/training/jobs/${id}/logs?${query}`)
   expect(response.status, response.text).toBe(200)
   return response.body.data.logs
 }
 
-export async function metricsOf(
-  server: TestServer,
-  id: string,
-  query = '',
-): Promise<Record<string, { step: number; epoch: number; value: number; timestamp: string }[]>> {
-  const response = await server.request('GET', `/v1/training/jobs/${id}/metrics${query ? `?${query}` : ''}`)
+export async function metricsOf(server: TestServer, id: string, query = ''): Promise<MetricsReply['metrics']> {
+  const response = await server.request<MetricsReply>('GET', `/v1/training/jobs/${id}/metrics${query ? `?${query}` : ''}`)
   expect(response.status, response.text).toBe(200)
   return response.body.data.metrics
 }

@@ -257,8 +257,7 @@ async function readEventStream<R>(response: Response, sink: Sink<R>): Promise<vo
   let buffer = ''
   for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true }).replaceAll('\r\n', '\n')
-    let end: number
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
+    for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
       const block = buffer.slice(0, end)
       buffer = buffer.slice(end + 2)
       let event = 'message'

@@ -6,6 +6,7 @@ import { createDataset, jobRequest } from '../helpers/data.ts'
 import { buildApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { parseApiTokens } from '../../src/services/auth.ts'
+import type { JobListReply, JobReply } from '../helpers/replies.ts'
 
 let server: TestServer
 
@@ -72,7 +73,7 @@ describe('scopes', () => {
 describe('isolation between users', () => {
   it("answers another user's job and dataset as if absent, and never lists them", async () => {
     const datasetId = await createDataset(server)
-    const job = (await server.request('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name: 'private' }) })).body.data.job
+    const job = (await server.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name: 'private' }) })).body.data.job
     for (const [method, url] of [
       ['GET', `/v1/training/jobs/${job.id}`],
       ['POST', `/v1/training/jobs/${job.id}/stop`],
@@ -83,16 +84,16 @@ describe('isolation between users', () => {
       expect(response.body.error.code).toBe('E1101')
     }
     expect((await server.request('GET', `/v1/training/datasets/${datasetId}`, { token: tokens.bob })).body.error.code).toBe('E1102')
-    const bobsJobs = (await server.request('GET', '/v1/training/jobs', { token: tokens.bob })).body.data.jobs
+    const bobsJobs = (await server.request<JobListReply>('GET', '/v1/training/jobs', { token: tokens.bob })).body.data.jobs
     expect(bobsJobs.map((j: { id: string }) => j.id)).not.toContain(job.id)
     // The job is untouched.
-    expect((await server.request('GET', `/v1/training/jobs/${job.id}`)).body.data.job.status).toBe('pending')
+    expect((await server.request<JobReply>('GET', `/v1/training/jobs/${job.id}`)).body.data.job.status).toBe('pending')
   })
 
   it("lets an admin token read any user's job", async () => {
     const datasetId = await createDataset(server)
-    const job = (await server.request('POST', '/v1/training/jobs', { json: jobRequest(datasetId) })).body.data.job
-    const response = await server.request('GET', `/v1/training/jobs/${job.id}`, { token: tokens.root })
+    const job = (await server.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(datasetId) })).body.data.job
+    const response = await server.request<JobReply>('GET', `/v1/training/jobs/${job.id}`, { token: tokens.root })
     expect(response.status).toBe(200)
     expect(response.body.data.job.owner).toBe('alice')
   })

@@ -3,8 +3,9 @@
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startServer, tokens, type TestServer } from '../helpers/server.ts'
+import { startServer, tokens, type TestResponse, type TestServer } from '../helpers/server.ts'
 import { createDataset, jobRequest, tabularCsv, textClassificationCsv, uploadDataset } from '../helpers/data.ts'
+import type { DatasetDeleteReply, DatasetDetailReply, DatasetListReply, DatasetReply, JobReply, StopReply } from '../helpers/replies.ts'
 
 let server: TestServer
 
@@ -20,7 +21,7 @@ function filesOnDisk() {
 }
 
 async function datasetCount(token: string = tokens.alice) {
-  return (await server.request('GET', '/v1/training/datasets', { token })).body.data.pagination.total as number
+  return (await server.request<DatasetListReply>('GET', '/v1/training/datasets', { token })).body.data.pagination.total
 }
 
 /** Runs a failing upload and checks that no row and no file is left behind. */
@@ -139,7 +140,7 @@ describe('POST /v1/training/datasets', () => {
       ],
     }
     const response = await expectRejected(() => uploadDataset(server, { fields: { schema: JSON.stringify(schema) } }), 400, /text/)
-    const fields = response.body.error.details.map((d: { field: string }) => d.field).join(' ')
+    const fields = response.body.error.details!.map((d: { field: string }) => d.field).join(' ')
     expect(fields).toMatch(/schema\.columns/)
     expect(JSON.stringify(response.body.error.details)).toMatch(/missing/)
     expect(JSON.stringify(response.body.error.details)).toMatch(/label/)
@@ -169,14 +170,14 @@ describe('POST /v1/training/datasets', () => {
       expectRejected(() => uploadDataset(server, { omit: ['name'] }), 400, /"field":"name","message":"is required"/))
     it('rejects an unknown type and format, naming both', async () => {
       const response = await expectRejected(() => uploadDataset(server, { type: 'video', format: 'xlsx' }), 400, /type/)
-      expect(response.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(['format', 'type'])
+      expect(response.body.error.details!.map((d: { field: string }) => d.field).sort()).toEqual(['format', 'type'])
     })
     it('rejects metadata that is not JSON and unknown form fields', async () => {
       const response = await expectRejected(() => uploadDataset(server, { fields: { metadata: '{oops', colour: 'red' } }), 400, /metadata/)
-      expect(response.body.error.details.map((d: { field: string }) => d.field).sort()).toEqual(['colour', 'metadata'])
+      expect(response.body.error.details!.map((d: { field: string }) => d.field).sort()).toEqual(['colour', 'metadata'])
     })
     it('rejects a JSON body instead of a multipart form', async () => {
-      const response = await server.request('POST', '/v1/training/datasets', { json: { name: 'x' } })
+      const response = await server.request<DatasetReply>('POST', '/v1/training/datasets', { json: { name: 'x' } })
       expect(response.status).toBe(400)
       expect(response.body.error.code).toBe('E1108')
       expect(response.body.error.message).toMatch(/multipart\/form-data/)
@@ -202,10 +203,10 @@ describe('GET /v1/training/datasets', () => {
   })
   afterAll(() => listServer?.close())
 
-  const names = (response: { body: { data: { datasets: { name: string }[] } } }) => response.body.data.datasets.map((d) => d.name)
+  const names = (response: TestResponse<DatasetListReply>) => response.body.data.datasets.map((d) => d.name)
 
   it("lists only the caller's datasets, newest first, with the spec's pagination object", async () => {
-    const response = await listServer.request('GET', '/v1/training/datasets')
+    const response = await listServer.request<DatasetListReply>('GET', '/v1/training/datasets')
     expect(response.status).toBe(200)
     expect(names(response)).toEqual(['bravo', 'alpha', 'charlie'])
     expect(response.body.data.pagination).toEqual({ page: 1, limit: 20, total: 3, totalPages: 1, hasNext: false, hasPrev: false })
@@ -213,33 +214,37 @@ describe('GET /v1/training/datasets', () => {
   })
 
   it('filters by type and by tags (every tag must match)', async () => {
-    expect(names(await listServer.request('GET', '/v1/training/datasets?type=tabular'))).toEqual(['alpha'])
-    expect(names(await listServer.request('GET', '/v1/training/datasets?tags=nlp'))).toEqual(['bravo', 'charlie'])
-    expect(names(await listServer.request('GET', '/v1/training/datasets?tags=nlp,zh'))).toEqual(['charlie'])
-    expect(names(await listServer.request('GET', '/v1/training/datasets?tags=nlp,tabular'))).toEqual([])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?type=tabular'))).toEqual(['alpha'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?tags=nlp'))).toEqual(['bravo', 'charlie'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?tags=nlp,zh'))).toEqual(['charlie'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?tags=nlp,tabular'))).toEqual([])
   })
 
   it('sorts by name, size and createdAt in either order', async () => {
-    expect(names(await listServer.request('GET', '/v1/training/datasets?sortBy=name&sortOrder=asc'))).toEqual(['alpha', 'bravo', 'charlie'])
-    expect(names(await listServer.request('GET', '/v1/training/datasets?sortBy=size&sortOrder=desc'))).toEqual(['alpha', 'bravo', 'charlie'])
-    expect(names(await listServer.request('GET', '/v1/training/datasets?sortBy=createdAt&sortOrder=asc'))).toEqual(['charlie', 'alpha', 'bravo'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?sortBy=name&sortOrder=asc'))).toEqual(['alpha', 'bravo', 'charlie'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?sortBy=size&sortOrder=desc'))).toEqual(['alpha', 'bravo', 'charlie'])
+    expect(names(await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?sortBy=createdAt&sortOrder=asc'))).toEqual([
+      'charlie',
+      'alpha',
+      'bravo',
+    ])
   })
 
   it('pages, and answers a page past the end with an empty list', async () => {
-    const second = await listServer.request('GET', '/v1/training/datasets?sortBy=name&sortOrder=asc&page=2&limit=2')
+    const second = await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?sortBy=name&sortOrder=asc&page=2&limit=2')
     expect(names(second)).toEqual(['charlie'])
     expect(second.body.data.pagination).toEqual({ page: 2, limit: 2, total: 3, totalPages: 2, hasNext: false, hasPrev: true })
-    const past = await listServer.request('GET', '/v1/training/datasets?page=9&limit=2')
+    const past = await listServer.request<DatasetListReply>('GET', '/v1/training/datasets?page=9&limit=2')
     expect(names(past)).toEqual([])
     expect(past.body.data.pagination).toMatchObject({ page: 9, total: 3, totalPages: 2, hasNext: false, hasPrev: true })
   })
 
   it('rejects out-of-bounds paging, bad sort fields and unknown parameters with E1108 naming each', async () => {
     for (const query of ['limit=0', 'limit=101', 'page=0', 'page=abc', 'sortBy=rows', 'sortOrder=up', 'type=video', 'colour=red']) {
-      const response = await listServer.request('GET', `/v1/training/datasets?${query}`)
+      const response = await listServer.request<DatasetListReply>('GET', `/v1/training/datasets?${query}`)
       expect(response.status, query).toBe(400)
       expect(response.body.error.code, query).toBe('E1108')
-      expect(response.body.error.details[0].field, query).toBe(query.split('=')[0])
+      expect(response.body.error.details![0].field, query).toBe(query.split('=')[0])
     }
   })
 })
@@ -247,7 +252,7 @@ describe('GET /v1/training/datasets', () => {
 describe('GET and DELETE /v1/training/datasets/{id}', () => {
   it('adds a preview of the first rows, typed', async () => {
     const id = await createDataset(server, { content: tabularCsv(30), type: 'tabular' })
-    const response = await server.request('GET', `/v1/training/datasets/${id}`)
+    const response = await server.request<DatasetDetailReply>('GET', `/v1/training/datasets/${id}`)
     expect(response.status).toBe(200)
     const { dataset } = response.body.data
     expect(dataset.rowCount).toBe(30)
@@ -270,7 +275,7 @@ describe('GET and DELETE /v1/training/datasets/{id}', () => {
 
   it('deletes a dataset and its file', async () => {
     const id = await createDataset(server)
-    const response = await server.request('DELETE', `/v1/training/datasets/${id}`)
+    const response = await server.request<DatasetDeleteReply>('DELETE', `/v1/training/datasets/${id}`)
     expect(response.status).toBe(200)
     expect(response.body).toMatchObject({ success: true, data: { datasetId: id, deleted: true }, message: '数据集删除成功' })
     expect(existsSync(path.join(server.dataDir, 'datasets', id))).toBe(false)
@@ -280,13 +285,13 @@ describe('GET and DELETE /v1/training/datasets/{id}', () => {
 
   it('refuses (409 E1110) to delete a dataset a pending job uses, and allows it once the job is cancelled', async () => {
     const id = await createDataset(server)
-    const job = await server.request('POST', '/v1/training/jobs', { json: jobRequest(id) })
+    const job = await server.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(id) })
     expect(job.status).toBe(201)
     const refused = await server.request('DELETE', `/v1/training/datasets/${id}`)
     expect(refused.status).toBe(409)
     expect(refused.body.error.code).toBe('E1110')
     expect(refused.body.error.message).toContain(job.body.data.job.id)
-    expect((await server.request('POST', `/v1/training/jobs/${job.body.data.job.id}/stop`)).body.data.job.status).toBe('cancelled')
+    expect((await server.request<StopReply>('POST', `/v1/training/jobs/${job.body.data.job.id}/stop`)).body.data.job.status).toBe('cancelled')
     expect((await server.request('DELETE', `/v1/training/datasets/${id}`)).status).toBe(200)
   })
 })

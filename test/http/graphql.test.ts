@@ -2,10 +2,10 @@
 // datasets, including GraphQL multipart uploads, against a real server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { print, type ExecutionResult } from 'graphql'
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core'
+import type { ResultOf, TypedDocumentNode } from '@graphql-typed-document-node/core'
 import { graphql } from '../gql/index.ts'
 import type { CreateJobInput, GqlJobsPageQueryVariables } from '../gql/graphql.ts'
-import { startServer, tokens, type TestResponse, type TestServer } from '../helpers/server.ts'
+import { startServer, tokens, type RequestOptions, type TestResponse, type TestServer } from '../helpers/server.ts'
 import { createDataset, specJobRequest, textClassificationCsv } from '../helpers/data.ts'
 
 const isoMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
@@ -298,18 +298,31 @@ afterAll(async () => {
   await server?.close()
 })
 
+/** A reply of /graphql read raw: the body is GraphQL's ExecutionResult, not the REST envelope. */
+type GraphqlResponse<R> = Omit<TestResponse, 'body'> & { body: ExecutionResult<R> }
+
+/** POST /graphql as it is (for requests that server.graphql would not send). */
+async function rawGraphql<R = Record<string, unknown>>(options: RequestOptions): Promise<GraphqlResponse<R>> {
+  const { body, ...response } = await server.request('POST', '/graphql', options)
+  return { ...response, body: body as unknown as ExecutionResult<R> }
+}
+
 /** POSTs a GraphQL request with raw variables (for inputs the typed documents would not allow). */
-function postGraphql(document: TypedDocumentNode<unknown, never>, variables: unknown, token: string | null = tokens.alice): Promise<TestResponse> {
-  return server.request('POST', '/graphql', { token, json: { query: print(document), variables } })
+function postGraphql(document: TypedDocumentNode<unknown, never>, variables: unknown, token: string | null = tokens.alice): Promise<GraphqlResponse<unknown>> {
+  return rawGraphql({ token, json: { query: print(document), variables } })
 }
 
 /** A GraphQL multipart request (graphql-multipart-request-spec) carrying one file at `variables.file`. */
-function uploadViaGraphql(variables: { input: Record<string, unknown> }, csv: string, token: string | null = tokens.alice): Promise<TestResponse> {
+function uploadViaGraphql(
+  variables: { input: Record<string, unknown> },
+  csv: string,
+  token: string | null = tokens.alice,
+): Promise<GraphqlResponse<ResultOf<typeof GqlCreateDataset>>> {
   const form = new FormData()
   form.append('operations', JSON.stringify({ query: print(GqlCreateDataset), variables: { ...variables, file: null } }))
   form.append('map', JSON.stringify({ 0: ['variables.file'] }))
   form.append('0', new Blob([csv], { type: 'text/csv' }), 'upload.csv')
-  return server.request('POST', '/graphql', { token, body: form })
+  return rawGraphql({ token, body: form })
 }
 
 const createJob = (input: CreateJobInput, token: string = tokens.alice) => server.graphql(GqlCreateJob, { input }, token)
@@ -339,7 +352,7 @@ describe('authentication', () => {
     const response = await postGraphql(GqlViewer, {}, null)
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/)
-    expect(response.body.errors[0].extensions.code).toBe('E1100')
+    expect(response.body.errors![0].extensions!.code).toBe('E1100')
     expect(response.body.data).toBeUndefined()
   })
 
@@ -347,17 +360,17 @@ describe('authentication', () => {
     const response = await postGraphql(GqlViewer, {}, 'tok-nobody')
     expect(response.status).toBe(401)
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/)
-    expect(response.body.errors[0].extensions.code).toBe('E1100')
+    expect(response.body.errors![0].extensions!.code).toBe('E1100')
   })
 
   it('answers a malformed Authorization header with 401 E1100', async () => {
-    const response = await server.request('POST', '/graphql', {
+    const response = await rawGraphql({
       token: null,
       headers: { authorization: 'Basic YWxpY2U6eA==' },
       json: { query: print(GqlViewer) },
     })
     expect(response.status).toBe(401)
-    expect(response.body.errors[0].extensions.code).toBe('E1100')
+    expect(response.body.errors![0].extensions!.code).toBe('E1100')
   })
 
   it('viewer returns the user name and the scopes of the token, implied ones included', async () => {
@@ -430,8 +443,8 @@ describe('createJob', () => {
 
   it('rejects a string literal where batchSize takes an Int with E1108', async () => {
     const query = `mutation GqlLiteralTypeError { createJob(input: { name: "x", model: { baseModel: "text-cnn", task: text_classification }, dataset: { id: "${datasetId}" }, hyperparameters: { batchSize: "x" }, resources: { instanceType: "cpu.small" } }) { id } }`
-    const response = await server.request('POST', '/graphql', { json: { query } })
-    expect(response.body.errors[0].extensions.code).toBe('E1108')
+    const response = await rawGraphql({ json: { query } })
+    expect(response.body.errors![0].extensions!.code).toBe('E1108')
     expect(response.body.data).toBeUndefined()
   })
 
@@ -682,7 +695,7 @@ describe('datasets over GraphQL multipart', () => {
 
     expect(response.status, response.text).toBe(200)
     expect(response.body.errors).toBeUndefined()
-    const dataset = response.body.data.createDataset
+    const dataset = response.body.data!.createDataset
     expect(dataset.id).toMatch(/^dataset-/)
     expect(dataset).toMatchObject({
       name: 'gql-upload',
@@ -706,7 +719,7 @@ describe('datasets over GraphQL multipart', () => {
     const response = await uploadViaGraphql({ input: { name: 'gql-ragged', type: 'text', format: 'csv' } }, 'text,label\n"good row",a\n"bad row",b,extra\n')
 
     expect(response.body.errors?.[0]?.extensions?.code, response.text).toBe('E1108')
-    const details = response.body.errors[0].extensions.details as ErrorDetail[]
+    const details = response.body.errors![0].extensions!.details as ErrorDetail[]
     expect(details.map((detail) => detail.field)).toEqual(['file'])
     expect(response.body.data?.createDataset ?? null).toBeNull()
     expect(await countDatasets()).toBe(before)
@@ -715,7 +728,7 @@ describe('datasets over GraphQL multipart', () => {
   it('rejects invalid upload fields with E1108 naming every field', async () => {
     const response = await uploadViaGraphql({ input: { name: '', type: 'video', format: 'csv' } }, textClassificationCsv(6))
     expect(response.body.errors?.[0]?.extensions?.code, response.text).toBe('E1108')
-    expect(fieldsOf(response.body.errors[0].extensions.details)).toEqual(['name', 'type'])
+    expect(fieldsOf(response.body.errors![0].extensions!.details as ErrorDetail[])).toEqual(['name', 'type'])
   })
 
   it('answers a multipart upload without a token with HTTP 401 and E1100 as a GraphQL error', async () => {
@@ -739,7 +752,7 @@ describe('datasets over GraphQL multipart', () => {
       'operations',
       JSON.stringify({ query: print(GqlCreateDataset), variables: { input: { name: 'no-map', type: 'text', format: 'csv' }, file: null } }),
     )
-    const response = await server.request('POST', '/graphql', { body: form })
+    const response = await rawGraphql({ body: form })
 
     expect(response.status).toBeGreaterThanOrEqual(400)
     expect(response.body.errors?.[0]?.extensions?.code, response.text).toBe('E1108')
@@ -769,7 +782,7 @@ describe('datasets over GraphQL multipart', () => {
   it('finds a dataset by a tag that contains a comma, exactly as it was uploaded', async () => {
     const response = await uploadViaGraphql({ input: { name: 'comma-tag', type: 'text', format: 'csv', tags: ['nlp,zh'] } }, textClassificationCsv(6))
     expect(response.body.errors, response.text).toBeUndefined()
-    expect(response.body.data.createDataset.tags).toEqual(['nlp,zh'])
+    expect(response.body.data!.createDataset.tags).toEqual(['nlp,zh'])
 
     const found = (await server.graphql(GqlDatasets, { tags: ['nlp,zh'], first: 10 })).data!.datasets
     expect(found.edges.map((edge) => edge.node.name)).toEqual(['comma-tag'])

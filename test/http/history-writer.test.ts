@@ -6,6 +6,7 @@ import { createDataset, jobRequest } from '../helpers/data.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { createDatabase, type Database } from '../../src/infra/db.ts'
 import { createHistoryWriter, type HistoryWriter } from '../../src/infra/history-writer.ts'
+import type { JobReply, LogsReply } from '../helpers/replies.ts'
 
 const postgresUrl = 'postgresql://postgres@127.0.0.1:5432/test'
 
@@ -23,7 +24,7 @@ describe.each([
     database = await createDatabase(url ?? `file:${server.dataDir}/training.db`)
     writer = createHistoryWriter(database.target)
     const dataset = await createDataset(server)
-    const created = await server.request('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
+    const created = await server.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
     jobId = created.body.data.job.id
   })
   afterAll(async () => {
@@ -63,7 +64,7 @@ describe.each([
     const series = await database.reads.metricSeries(jobId, ['trainLoss'], null)
     expect(series[0].points[149]).toEqual({ step: 150, epoch: 299 / 200, value: 1 / 300, timestamp: new Date(t0 + 299).toISOString() })
 
-    const logs = await server.request('GET', `/v1/training/jobs/${jobId}/logs?level=debug`)
+    const logs = await server.request<LogsReply>('GET', `/v1/training/jobs/${jobId}/logs?level=debug`)
     expect(logs.status, logs.text).toBe(200)
     expect(logs.body.data.logs).toEqual([
       {

@@ -10,6 +10,7 @@ import { createDatabase, type Database } from '../../src/infra/db.ts'
 import { createJobLifecycle } from '../../src/core/job-lifecycle.ts'
 import { createMemoryEventBus } from '../../src/infra/event-bus.ts'
 import type { Db } from '../../src/infra/db.ts'
+import type { JobDeleteReply, JobListReply, JobReply, StopReply } from '../helpers/replies.ts'
 
 /** Claims the next job as another trainer process would (its job.updated event stays on a bus of its own). */
 const claimNextJob = (db: Db, workerId: string, available: ReadonlyMap<string, number>) =>
@@ -45,8 +46,9 @@ afterAll(async () => {
   await server?.close()
 })
 
-const create = (body: unknown, token: string = tokens.alice) => server.request('POST', '/v1/training/jobs', { json: body, token })
-const jobCount = async (token: string = tokens.alice) => (await server.request('GET', '/v1/training/jobs', { token })).body.data.pagination.total as number
+const create = (body: unknown, token: string = tokens.alice) => server.request<JobReply>('POST', '/v1/training/jobs', { json: body, token })
+const jobCount = async (token: string = tokens.alice) =>
+  (await server.request<JobListReply>('GET', '/v1/training/jobs', { token })).body.data.pagination.total as number
 const fields = (response: { body: { error: { details?: { field: string }[] } } }) => (response.body.error.details ?? []).map((d) => d.field)
 
 describe('POST /v1/training/jobs', () => {
@@ -71,8 +73,8 @@ describe('POST /v1/training/jobs', () => {
     })
     const created = Date.parse(job.createdAt)
     expect(created).toBeGreaterThanOrEqual(before - 1000)
-    expect(Date.parse(job.estimatedStartTime)).toBeGreaterThanOrEqual(created)
-    expect(Date.parse(job.estimatedCompletionTime)).toBeGreaterThan(Date.parse(job.estimatedStartTime))
+    expect(Date.parse(job.estimatedStartTime!)).toBeGreaterThanOrEqual(created)
+    expect(Date.parse(job.estimatedCompletionTime!)).toBeGreaterThan(Date.parse(job.estimatedStartTime!))
     expect(Number.isInteger(job.options.seed)).toBe(true)
   })
 
@@ -80,12 +82,12 @@ describe('POST /v1/training/jobs', () => {
     const defaults = await startServer()
     try {
       const id = await createDataset(defaults)
-      const response = await defaults.request('POST', '/v1/training/jobs', { json: specJobRequest(id, 'gpu.a100.large') })
+      const response = await defaults.request<JobReply>('POST', '/v1/training/jobs', { json: specJobRequest(id, 'gpu.a100.large') })
       expect(response.status).toBe(503)
       expect(response.body.error.code).toBe('E1103')
       expect(response.body.error.message).toMatch(/gpu\.a100\.large/)
       expect(response.body.error.message).toMatch(/available instance types: .*cpu\.small/)
-      expect((await defaults.request('GET', '/v1/training/jobs')).body.data.pagination.total).toBe(0)
+      expect((await defaults.request<JobListReply>('GET', '/v1/training/jobs')).body.data.pagination.total).toBe(0)
     } finally {
       await defaults.close()
     }
@@ -160,7 +162,7 @@ describe('POST /v1/training/jobs', () => {
   it('rejects an unknown base model without an architecture, listing the choices', async () => {
     const response = await create(jobRequest(datasetId, { model: { baseModel: 'gpt-3.5', task: 'text-classification' } }))
     expect(response.status).toBe(400)
-    expect(response.body.error.details[0]).toEqual({ field: 'model.baseModel', message: expect.stringMatching(/text-cnn.*text-transformer-small/) })
+    expect(response.body.error.details![0]).toEqual({ field: 'model.baseModel', message: expect.stringMatching(/text-cnn.*text-transformer-small/) })
   })
 
   it('rejects a built-in base model for another task and an architecture the task lacks', async () => {
@@ -198,7 +200,7 @@ describe('POST /v1/training/jobs', () => {
     ['form-urlencoded', { body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, /application\/json/],
     ['a JSON array', { body: '[]', headers: { 'content-type': 'application/json' } }, /object/],
   ])('answers %s with 400 E1108 in the envelope, never a 500 or HTML', async (_label, options, message) => {
-    const response = await server.request('POST', '/v1/training/jobs', options)
+    const response = await server.request<JobReply>('POST', '/v1/training/jobs', options)
     expect(response.status).toBe(400)
     expect(response.headers.get('content-type')).toMatch(/application\/json/)
     expect(response.body).toMatchObject({ success: false, error: { code: 'E1108', message: expect.stringMatching(message) } })
@@ -208,7 +210,7 @@ describe('POST /v1/training/jobs', () => {
 describe('GET /v1/training/jobs/{id}', () => {
   it('returns every field group of §1.1 and §1.2, with nulls for what is not yet known', async () => {
     const created = (await create(jobRequest(datasetId, { name: 'shape' }))).body.data.job
-    const response = await server.request('GET', `/v1/training/jobs/${created.id}`)
+    const response = await server.request<JobReply>('GET', `/v1/training/jobs/${created.id}`)
     expect(response.status).toBe(200)
     const { job } = response.body.data
     expect(job).toMatchObject({
@@ -230,7 +232,7 @@ describe('GET /v1/training/jobs/{id}', () => {
   })
 
   it('answers an unknown id with 404 E1101', async () => {
-    const response = await server.request('GET', '/v1/training/jobs/job-nope')
+    const response = await server.request<JobReply>('GET', '/v1/training/jobs/job-nope')
     expect(response.status).toBe(404)
     expect(response.body).toMatchObject({ success: false, error: { code: 'E1101' } })
   })
@@ -243,8 +245,8 @@ describe('queue estimates', () => {
     const second = (await create(jobRequest(ids, { name: 'q2', resources: { instanceType: 'cpu.large' } }))).body.data.job
     const urgent = (await create(jobRequest(ids, { name: 'q3', priority: 10, resources: { instanceType: 'cpu.large' } }))).body.data.job
     // cpu.large has one slot: q2 waits for every cpu.large job queued before it.
-    expect(Date.parse(second.estimatedStartTime)).toBeGreaterThanOrEqual(Date.parse(first.estimatedCompletionTime))
-    expect(Date.parse(urgent.estimatedStartTime)).toBeLessThan(Date.parse(first.estimatedStartTime) + 1)
+    expect(Date.parse(second.estimatedStartTime!)).toBeGreaterThanOrEqual(Date.parse(first.estimatedCompletionTime!))
+    expect(Date.parse(urgent.estimatedStartTime!)).toBeLessThan(Date.parse(first.estimatedStartTime!) + 1)
   })
 })
 
@@ -257,12 +259,12 @@ describe('GET /v1/training/jobs', () => {
     names = ['delta', 'alpha', 'charlie', 'bravo']
     for (const name of names) {
       const baseModel = name === 'alpha' ? 'text-bag-of-embeddings' : 'text-cnn'
-      const response = await listServer.request('POST', '/v1/training/jobs', {
+      const response = await listServer.request<JobReply>('POST', '/v1/training/jobs', {
         json: jobRequest(id, { name, model: { baseModel, task: 'text-classification' } }),
       })
       expect(response.status).toBe(201)
     }
-    const bravo = (await listServer.request('GET', '/v1/training/jobs?sortBy=name&sortOrder=asc&limit=2&page=1')).body.data.jobs[1]
+    const bravo = (await listServer.request<JobListReply>('GET', '/v1/training/jobs?sortBy=name&sortOrder=asc&limit=2&page=1')).body.data.jobs[1]
     await listServer.request('POST', `/v1/training/jobs/${bravo.id}/stop`)
     const bobsDataset = await createDataset(listServer, { token: tokens.bob })
     await listServer.request('POST', '/v1/training/jobs', { json: jobRequest(bobsDataset, { name: 'bobs' }), token: tokens.bob })
@@ -309,10 +311,10 @@ describe('GET /v1/training/jobs', () => {
     expect(past.pagination).toMatchObject({ page: 50, total: 4, hasNext: false, hasPrev: true })
     expect((await list('?limit=100')).jobs).toHaveLength(4)
     for (const query of ['limit=0', 'limit=101', 'limit=-1', 'page=0', 'page=1.5', 'status=sleeping', 'sortBy=owner', 'sortOrder=random', 'foo=bar']) {
-      const response = await listServer.request('GET', `/v1/training/jobs?${query}`)
+      const response = await listServer.request<JobListReply>('GET', `/v1/training/jobs?${query}`)
       expect(response.status, query).toBe(400)
       expect(response.body.error.code, query).toBe('E1108')
-      expect(response.body.error.details[0].field, query).toBe(query.split('=')[0])
+      expect(response.body.error.details![0].field, query).toBe(query.split('=')[0])
     }
   })
 
@@ -332,11 +334,14 @@ describe('GET /v1/training/jobs', () => {
 describe('POST /v1/training/jobs/{id}/stop', () => {
   it('cancels a pending job at once; stopping it again is a conflict', async () => {
     const job = (await create(jobRequest(datasetId))).body.data.job
-    const response = await server.request('POST', `/v1/training/jobs/${job.id}/stop`)
+    const response = await server.request<StopReply>('POST', `/v1/training/jobs/${job.id}/stop`)
     expect(response.status).toBe(200)
     expect(response.body.message).toBe('训练任务已取消')
     expect(response.body.data.job).toEqual({ id: job.id, status: 'cancelled', stoppedAt: expect.stringMatching(/Z$/) })
-    expect((await server.request('GET', `/v1/training/jobs/${job.id}`)).body.data.job).toMatchObject({ status: 'cancelled', completedAt: expect.any(String) })
+    expect((await server.request<JobReply>('GET', `/v1/training/jobs/${job.id}`)).body.data.job).toMatchObject({
+      status: 'cancelled',
+      completedAt: expect.any(String),
+    })
     const again = await server.request('POST', `/v1/training/jobs/${job.id}/stop`)
     expect(again.status).toBe(409)
     expect(again.body.error.code).toBe('E1110')
@@ -347,10 +352,10 @@ describe('POST /v1/training/jobs/{id}/stop', () => {
     const job = (await create(jobRequest(isolated, { priority: 1000, resources: { instanceType: 'cpu.claimed' } }))).body.data.job
     const claimed = await claimNextJob(database.db, 'test-trainer', new Map([['cpu.claimed', 1]]))
     expect(claimed?.id).toBe(job.id)
-    const response = await server.request('POST', `/v1/training/jobs/${job.id}/stop`)
+    const response = await server.request<StopReply>('POST', `/v1/training/jobs/${job.id}/stop`)
     expect(response.status).toBe(200)
     expect(response.body).toMatchObject({ message: '训练任务停止中', data: { job: { id: job.id, status: 'stopping', stoppedAt: expect.any(String) } } })
-    expect((await server.request('POST', `/v1/training/jobs/${job.id}/stop`)).body.data.job.status).toBe('stopping')
+    expect((await server.request<StopReply>('POST', `/v1/training/jobs/${job.id}/stop`)).body.data.job.status).toBe('stopping')
   })
 
   it('takes no body and answers an unknown job with 404 E1101', async () => {
@@ -395,12 +400,12 @@ describe('DELETE /v1/training/jobs/{id}', () => {
     const job = (await create(jobRequest(datasetId, { name: 'keep-model' }))).body.data.job
     await server.request('POST', `/v1/training/jobs/${job.id}/stop`)
     fakeArtifacts(job.id)
-    const response = await server.request('DELETE', `/v1/training/jobs/${job.id}`)
+    const response = await server.request<JobDeleteReply>('DELETE', `/v1/training/jobs/${job.id}`)
     expect(response.status).toBe(200)
     expect(response.body.data).toMatchObject({ jobId: job.id, deleted: true })
     expect(artifactsExist(job.id)).toEqual([true, true])
     expect((await server.request('GET', `/v1/training/jobs/${job.id}`)).status).toBe(404)
-    const listed = (await server.request('GET', '/v1/training/jobs?limit=100')).body.data.jobs.map((j: { id: string }) => j.id)
+    const listed = (await server.request<JobListReply>('GET', '/v1/training/jobs?limit=100')).body.data.jobs.map((j: { id: string }) => j.id)
     expect(listed).not.toContain(job.id)
     expect((await server.request('DELETE', `/v1/training/jobs/${job.id}`)).status).toBe(404)
   })

@@ -8,11 +8,12 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { graphql } from '../gql/index.ts'
 import { createDataset, jobRequest, tabularCsv } from '../helpers/data.ts'
-import { startServer, tokens, type TestServer } from '../helpers/server.ts'
+import { startServer, tokens, type TestResponse, type TestServer } from '../helpers/server.ts'
 import { createDatabase, type Database } from '../../src/infra/db.ts'
 import { logSeverity, type LogLevel } from '../../src/events/index.ts'
 import { downsample } from '../../src/services/monitoring.ts'
 import { writeEventStream } from '../../src/rest/sse.ts'
+import type { CheckpointsReply, CompareReply, EvaluationReply, JobReply, LogsReply, MetricsReply } from '../helpers/replies.ts'
 
 let server: TestServer
 let database: Database
@@ -37,7 +38,7 @@ async function createJob(
   token: string = tokens.alice,
   dataset = token === tokens.bob ? bobDataset : textDataset,
 ): Promise<string> {
-  const response = await server.request('POST', '/v1/training/jobs', { token, json: jobRequest(dataset, overrides) })
+  const response = await server.request<JobReply>('POST', '/v1/training/jobs', { token, json: jobRequest(dataset, overrides) })
   expect(response.status, response.text).toBe(201)
   return response.body.data.job.id as string
 }
@@ -45,7 +46,7 @@ async function createJob(
 const regression = (overrides: Record<string, unknown> = {}) =>
   createJob({ model: { baseModel: 'tabular-mlp', task: 'tabular-regression' }, dataset: { id: tabularDataset, labelColumn: 'y' }, ...overrides })
 
-const get = (path: string, token: string = tokens.alice) => server.request('GET', path, { token })
+const get = <D = unknown>(path: string, token: string = tokens.alice) => server.request<D>('GET', path, { token })
 const problemFields = (response: { body: { error: { details?: { field: string }[] } } }) => (response.body.error.details ?? []).map((d) => d.field)
 
 const t0 = Date.parse('2026-02-03T12:05:00.000Z')
@@ -122,7 +123,7 @@ async function expectSeriesLikeReference(db: Database, jobId: string) {
         points.map(({ value: _value, ...rest }) => rest),
         label,
       ).toEqual(want.map(({ value: _value, ...rest }) => rest))
-      points.forEach((point, i) => expect(point.value, `${label}, point ${i}`).toBeCloseTo(want[i].value, 9))
+      for (const [i, point] of points.entries()) expect(point.value, `${label}, point ${i}`).toBeCloseTo(want[i].value, 9)
     })
   }
   const filtered = await db.reads.metricSeries(jobId, ['seven', 'not stored'], 3)
@@ -152,7 +153,7 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
   })
 
   it("answers the spec's shape: info and above, oldest first, metrics only on lines that carry them", async () => {
-    const response = await get(`/v1/training/jobs/${jobId}/logs`)
+    const response = await get<LogsReply>(`/v1/training/jobs/${jobId}/logs`)
     expect(response.status, response.text).toBe(200)
     expect(response.body.success).toBe(true)
     expect(response.body.data.logs).toEqual([
@@ -171,7 +172,7 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
     ['warn', 2],
     ['error', 1],
   ])('level=%s is a minimum level (%i lines)', async (level, count) => {
-    const response = await get(`/v1/training/jobs/${jobId}/logs?level=${level}`)
+    const response = await get<LogsReply>(`/v1/training/jobs/${jobId}/logs?level=${level}`)
     expect(response.status, response.text).toBe(200)
     const levels: string[] = response.body.data.logs.map((log: { level: string }) => log.level)
     expect(levels).toHaveLength(count)
@@ -179,11 +180,11 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
   })
 
   it('keeps lines from startTime to endTime, both inclusive, with any time zone', async () => {
-    const response = await get(`/v1/training/jobs/${jobId}/logs?startTime=2026-02-03T12:06:00.000Z&endTime=2026-02-03T20:07:00%2B08:00`)
+    const response = await get<LogsReply>(`/v1/training/jobs/${jobId}/logs?startTime=2026-02-03T12:06:00.000Z&endTime=2026-02-03T20:07:00%2B08:00`)
     expect(response.status, response.text).toBe(200)
     expect(response.body.data.logs.map((log: { message: string }) => log.message)).toEqual(['Epoch 1/10', '12 rows dropped', '验证集评估'])
     // A `+` left unencoded arrives as a space; it is read as the offset it was meant to be.
-    const unencoded = await get(`/v1/training/jobs/${jobId}/logs?startTime=2026-02-03T20:07:00+08:00`)
+    const unencoded = await get<LogsReply>(`/v1/training/jobs/${jobId}/logs?startTime=2026-02-03T20:07:00+08:00`)
     expect(unencoded.status, unencoded.text).toBe(200)
     expect(unencoded.body.data.logs.map((log: { message: string }) => log.message)).toEqual(['验证集评估', 'out of memory'])
   })
@@ -201,7 +202,7 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
     let cursor: string | null = null
     let pages = 0
     do {
-      const response = await get(`/v1/training/jobs/${paged}/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+      const response: TestResponse<LogsReply> = await get<LogsReply>(`/v1/training/jobs/${paged}/logs?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
       expect(response.status, response.text).toBe(200)
       const { logs, hasMore, nextCursor, nextStartTime } = response.body.data
       seen.push(...logs.map((log: { message: string }) => log.message))
@@ -220,10 +221,10 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
       many,
       Array.from({ length: 1005 }, (_, i) => ({ s: i, level: 'info' as const, message: `line ${i}` })),
     )
-    const byDefault = await get(`/v1/training/jobs/${many}/logs`)
+    const byDefault = await get<LogsReply>(`/v1/training/jobs/${many}/logs`)
     expect(byDefault.body.data.logs).toHaveLength(100)
     expect(byDefault.body.data.logs[99].message).toBe('line 99')
-    const most = await get(`/v1/training/jobs/${many}/logs?limit=1000`)
+    const most = await get<LogsReply>(`/v1/training/jobs/${many}/logs?limit=1000`)
     expect(most.body.data.logs).toHaveLength(1000)
     expect(most.body.data.hasMore).toBe(true)
     expect(most.body.data.nextStartTime).toBe(at(1000).toISOString())
@@ -242,7 +243,7 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
     ['cursor=bm90LWEtY3Vyc29y', 'cursor'],
     ['page=2', 'page'],
   ])('rejects %s with 400 E1108 naming %s', async (query, field) => {
-    const response = await get(`/v1/training/jobs/${jobId}/logs?${query}`)
+    const response = await get<LogsReply>(`/v1/training/jobs/${jobId}/logs?${query}`)
     expect(response.status, response.text).toBe(400)
     expect(response.body.error.code).toBe('E1108')
     expect(problemFields(response)).toEqual([field])
@@ -250,7 +251,7 @@ describe('GET /v1/training/jobs/{jobId}/logs', () => {
   })
 
   it("answers 404 E1101 for another user's job and for an unknown one", async () => {
-    for (const response of [await get(`/v1/training/jobs/${jobId}/logs`, tokens.bob), await get('/v1/training/jobs/job-nope/logs')]) {
+    for (const response of [await get<LogsReply>(`/v1/training/jobs/${jobId}/logs`, tokens.bob), await get<LogsReply>('/v1/training/jobs/job-nope/logs')]) {
       expect(response.status).toBe(404)
       expect(response.body.error.code).toBe('E1101')
       expect(response.text).not.toContain('训练任务开始')
@@ -268,7 +269,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
   })
 
   it('answers every reported series in step order, the task names first', async () => {
-    const response = await get(`/v1/training/jobs/${jobId}/metrics`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${jobId}/metrics`)
     expect(response.status, response.text).toBe(200)
     const { metrics } = response.body.data
     expect(Object.keys(metrics)).toEqual(['trainLoss', 'trainAccuracy', 'valLoss'])
@@ -281,7 +282,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
   })
 
   it('filters by metrics=, answering an empty series for a known name with no points yet', async () => {
-    const response = await get(`/v1/training/jobs/${jobId}/metrics?metrics=valLoss,valAccuracy`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${jobId}/metrics?metrics=valLoss,valAccuracy`)
     expect(response.status, response.text).toBe(200)
     expect(Object.keys(response.body.data.metrics)).toEqual(['valLoss', 'valAccuracy'])
     expect(response.body.data.metrics.valAccuracy).toEqual([])
@@ -290,17 +291,17 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
   it('accepts a name the job reported that is not one of the standard names', async () => {
     const custom = await createJob({ name: 'custom metric' })
     await insertSeries(custom, { gradNorm: (i) => i }, 4)
-    const response = await get(`/v1/training/jobs/${custom}/metrics?metrics=gradNorm`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${custom}/metrics?metrics=gradNorm`)
     expect(response.status, response.text).toBe(200)
     expect(response.body.data.metrics.gradNorm.map((p: { value: number }) => p.value)).toEqual([0, 1, 2, 3])
   })
 
   it('rejects a name that is neither a metric of the task nor reported, listing the valid ones', async () => {
-    const response = await get(`/v1/training/jobs/${jobId}/metrics?metrics=trainLoss,valRmse`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${jobId}/metrics?metrics=trainLoss,valRmse`)
     expect(response.status).toBe(400)
     expect(response.body.error.code).toBe('E1108')
     expect(problemFields(response)).toEqual(['metrics'])
-    expect(response.body.error.details[0].message).toMatch(/"valRmse".*valid names: trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate/)
+    expect(response.body.error.details![0].message).toMatch(/"valRmse".*valid names: trainLoss, trainAccuracy, valLoss, valAccuracy, learningRate/)
   })
 
   it('knows the regression names: valRmse yes, valAccuracy no', async () => {
@@ -308,7 +309,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
     expect((await get(`/v1/training/jobs/${job}/metrics?metrics=valRmse,trainMae`)).status).toBe(200)
     const wrong = await get(`/v1/training/jobs/${job}/metrics?metrics=valAccuracy`)
     expect(wrong.status).toBe(400)
-    expect(wrong.body.error.details[0].message).toContain('valRmse')
+    expect(wrong.body.error.details![0].message).toContain('valRmse')
   })
 
   it('downsamples each series to maxPoints: first and last exact, bucket means between', async () => {
@@ -317,7 +318,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
     await insertSeries(long, { trainLoss: value }, 5000)
     await insertSeries(long, { valLoss: (i) => i }, 40)
 
-    const response = await get(`/v1/training/jobs/${long}/metrics?maxPoints=100`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${long}/metrics?maxPoints=100`)
     expect(response.status, response.text).toBe(200)
     const { trainLoss: points, valLoss } = response.body.data.metrics
     expect(points).toHaveLength(100)
@@ -333,16 +334,16 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
     // A series shorter than maxPoints comes back whole.
     expect(valLoss).toHaveLength(40)
 
-    const two = await get(`/v1/training/jobs/${long}/metrics?metrics=trainLoss&maxPoints=2`)
+    const two = await get<MetricsReply>(`/v1/training/jobs/${long}/metrics?metrics=trainLoss&maxPoints=2`)
     expect(two.body.data.metrics.trainLoss.map((p: { step: number }) => p.step)).toEqual([0, 49_990])
 
     // The database's buckets are the reference implementation's, point for point.
-    const full = (await get(`/v1/training/jobs/${long}/metrics?metrics=trainLoss`)).body.data.metrics.trainLoss
+    const full = (await get<MetricsReply>(`/v1/training/jobs/${long}/metrics?metrics=trainLoss`)).body.data.metrics.trainLoss
     for (const maxPoints of [3, 97, 100, 4999]) {
-      const reduced = (await get(`/v1/training/jobs/${long}/metrics?metrics=trainLoss&maxPoints=${maxPoints}`)).body.data.metrics.trainLoss
+      const reduced = (await get<MetricsReply>(`/v1/training/jobs/${long}/metrics?metrics=trainLoss&maxPoints=${maxPoints}`)).body.data.metrics.trainLoss
       const expected = downsample(full, maxPoints)
       expect(reduced.map((p: { step: number }) => p.step)).toEqual(expected.map((p) => p.step))
-      reduced.forEach((p: { value: number; epoch: number; timestamp: string }, i: number) => {
+      reduced.forEach((p, i) => {
         expect(p.value).toBeCloseTo(expected[i].value, 9)
         expect(p).toMatchObject({ epoch: expected[i].epoch, timestamp: expected[i].timestamp })
       })
@@ -352,7 +353,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
   it('puts uneven buckets where the reference puts them (7 points into 5)', async () => {
     const short = await createJob({ name: 'seven points' })
     await insertSeries(short, { trainLoss: (i) => 2 ** i }, 7)
-    const response = await get(`/v1/training/jobs/${short}/metrics?maxPoints=5`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${short}/metrics?maxPoints=5`)
     expect(response.body.data.metrics.trainLoss.map((p: { step: number; value: number }) => [p.step, p.value])).toEqual([
       [0, 1],
       [20, 3],
@@ -369,7 +370,7 @@ describe('GET /v1/training/jobs/{jobId}/metrics', () => {
     ['metrics=trainLoss,,valLoss', 'metrics'],
     ['metric=trainLoss', 'metric'],
   ])('rejects %s with 400 E1108 naming %s', async (query, field) => {
-    const response = await get(`/v1/training/jobs/${jobId}/metrics?${query}`)
+    const response = await get<MetricsReply>(`/v1/training/jobs/${jobId}/metrics?${query}`)
     expect(response.status, response.text).toBe(400)
     expect(response.body.error.code).toBe('E1108')
     expect(problemFields(response)).toEqual([field])
@@ -439,7 +440,7 @@ describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
         { id: 'ckpt-a', jobId, step: 1000, epoch: 1, path: `checkpoints/${jobId}/a`, sizeBytes: 1234n, createdAt: at(100) },
       ],
     })
-    const response = await get(`/v1/training/jobs/${jobId}/checkpoints`)
+    const response = await get<CheckpointsReply>(`/v1/training/jobs/${jobId}/checkpoints`)
     expect(response.status, response.text).toBe(200)
     expect(response.body.data.checkpoints).toEqual([
       { id: 'ckpt-a', step: 1000, epoch: 1, sizeBytes: 1234, metrics: null, isBest: false, createdAt: at(100).toISOString() },
@@ -472,7 +473,7 @@ describe('GET /v1/training/jobs/{jobId}/checkpoints and /evaluation', () => {
         createdAt: at(95),
       },
     })
-    const response = await get(`/v1/training/jobs/${jobId}/evaluation`)
+    const response = await get<EvaluationReply>(`/v1/training/jobs/${jobId}/evaluation`)
     expect(response.status, response.text).toBe(200)
     expect(response.body.data.evaluation).toEqual({
       jobId,
@@ -532,7 +533,7 @@ describe('GET /v1/training/jobs/compare', () => {
   })
 
   it('answers the jobs side by side, the settings that differ and the best by test accuracy', async () => {
-    const response = await get(`/v1/training/jobs/compare?ids=${a},${b},${c}`)
+    const response = await get<CompareReply>(`/v1/training/jobs/compare?ids=${a},${b},${c}`)
     expect(response.status, response.text).toBe(200)
     const { jobs, differences, best } = response.body.data
     expect(jobs.map((job: { id: string }) => job.id)).toEqual([a, b, c])
@@ -558,10 +559,10 @@ describe('GET /v1/training/jobs/compare', () => {
     const r2 = await regression({ name: 'r2', options: { seed: 1 }, hyperparameters: { learningRate: 0.001, batchSize: 4, epochs: 2 } })
     await database.db.evaluation.create({ data: { id: `eval-${r1}`, jobId: r1, sampleCount: 4, metrics: { loss: 1, mae: 0.5, rmse: 0.7, r2: 0.9 } } })
     await database.db.evaluation.create({ data: { id: `eval-${r2}`, jobId: r2, sampleCount: 4, metrics: { loss: 1, mae: 0.4, rmse: 0.6, r2: 0.95 } } })
-    const response = await get(`/v1/training/jobs/compare?ids=${r1},${r2}`)
+    const response = await get<CompareReply>(`/v1/training/jobs/compare?ids=${r1},${r2}`)
     expect(response.body.data.best).toEqual({ metric: 'rmse', jobId: r2, value: 0.6 })
     expect(response.body.data.differences).toEqual({ 'hyperparameters.batchSize': [8, 4] })
-    const mixed = await get(`/v1/training/jobs/compare?ids=${a},${r1}`)
+    const mixed = await get<CompareReply>(`/v1/training/jobs/compare?ids=${a},${r1}`)
     expect(mixed.body.data.best).toBeNull()
     expect(mixed.body.data.differences).toMatchObject({
       'model.task': ['text-classification', 'tabular-regression'],
@@ -576,16 +577,16 @@ describe('GET /v1/training/jobs/compare', () => {
     ['21 ids', () => `ids=${Array.from({ length: 21 }, (_, i) => `job-${i}`).join(',')}`, /got 21/],
     ['no ids', () => '', /required/],
   ])('rejects %s with 400 E1108 naming ids', async (_case, query, message) => {
-    const response = await get(`/v1/training/jobs/compare?${query([a, b])}`)
+    const response = await get<CompareReply>(`/v1/training/jobs/compare?${query([a, b])}`)
     expect(response.status, response.text).toBe(400)
     expect(response.body.error.code).toBe('E1108')
     expect(problemFields(response)).toEqual(['ids'])
-    expect(response.body.error.details[0].message).toMatch(message)
+    expect(response.body.error.details![0].message).toMatch(message)
   })
 
   it("answers 404 E1101 naming another user's job and an unknown one", async () => {
     const bobs = await createJob({ name: 'bob job' }, tokens.bob)
-    const response = await get(`/v1/training/jobs/compare?ids=${a},${bobs},job-missing`)
+    const response = await get<CompareReply>(`/v1/training/jobs/compare?ids=${a},${bobs},job-missing`)
     expect(response.status).toBe(404)
     expect(response.body.error.code).toBe('E1101')
     expect(response.body.error.message).toBe(`Jobs "${bobs}", "job-missing" not found`)
@@ -616,7 +617,7 @@ describe('on PostgreSQL', () => {
 
   it('ReadStore.metricSeries answers each series in (step, id) order, and buckets exactly as downsample() does', async () => {
     const dataset = await createDataset(pgServer)
-    const created = await pgServer.request('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
+    const created = await pgServer.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
     const jobId = created.body.data.job.id as string
     await insertAwkwardSeries(pgDatabase, jobId)
     await expectSeriesLikeReference(pgDatabase, jobId)
@@ -624,7 +625,7 @@ describe('on PostgreSQL', () => {
 
   it('downsamples in the database exactly as on SQLite, and pages logs by cursor', async () => {
     const dataset = await createDataset(pgServer)
-    const created = await pgServer.request('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
+    const created = await pgServer.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
     const jobId = created.body.data.job.id as string
     const value = (i: number) => Math.cos(i / 9) + i / 1000
     await pgDatabase.db.metricPoint.createMany({
@@ -632,24 +633,24 @@ describe('on PostgreSQL', () => {
         Array.from({ length: 1234 - s * 1000 }, (_, i) => ({ jobId, name, step: i * 3, epoch: i / 100, value: value(i), timestamp: at(i) })),
       ),
     })
-    const full = (await pgServer.request('GET', `/v1/training/jobs/${jobId}/metrics`)).body.data.metrics
-    const reduced = await pgServer.request('GET', `/v1/training/jobs/${jobId}/metrics?maxPoints=50`)
+    const full = (await pgServer.request<MetricsReply>('GET', `/v1/training/jobs/${jobId}/metrics`)).body.data.metrics
+    const reduced = await pgServer.request<MetricsReply>('GET', `/v1/training/jobs/${jobId}/metrics?maxPoints=50`)
     expect(reduced.status, reduced.text).toBe(200)
     for (const name of ['trainLoss', 'valLoss']) {
       const expected = downsample(full[name], 50)
       expect(reduced.body.data.metrics[name].map((p: { step: number }) => p.step)).toEqual(expected.map((p) => p.step))
-      reduced.body.data.metrics[name].forEach((p: { value: number; timestamp: string; epoch: number }, i: number) => {
+      reduced.body.data.metrics[name].forEach((p, i) => {
         expect(p.value).toBeCloseTo(expected[i].value, 9)
         expect(p).toMatchObject({ timestamp: expected[i].timestamp, epoch: expected[i].epoch })
       })
     }
-    const filtered = await pgServer.request('GET', `/v1/training/jobs/${jobId}/metrics?metrics=valLoss&maxPoints=2`)
+    const filtered = await pgServer.request<MetricsReply>('GET', `/v1/training/jobs/${jobId}/metrics?metrics=valLoss&maxPoints=2`)
     expect(Object.keys(filtered.body.data.metrics)).toEqual(['valLoss'])
     expect(filtered.body.data.metrics.valLoss.map((p: { step: number }) => p.step)).toEqual([0, 233 * 3])
 
     await pgDatabase.db.jobLog.createMany({ data: ['a', 'b', 'c'].map((message) => ({ jobId, timestamp: at(5), level: 'info', severity: 20, message })) })
-    const first = await pgServer.request('GET', `/v1/training/jobs/${jobId}/logs?limit=2`)
-    const rest = await pgServer.request('GET', `/v1/training/jobs/${jobId}/logs?limit=2&cursor=${first.body.data.nextCursor}`)
+    const first = await pgServer.request<LogsReply>('GET', `/v1/training/jobs/${jobId}/logs?limit=2`)
+    const rest = await pgServer.request<LogsReply>('GET', `/v1/training/jobs/${jobId}/logs?limit=2&cursor=${first.body.data.nextCursor}`)
     expect([...first.body.data.logs, ...rest.body.data.logs].map((log: { message: string }) => log.message)).toEqual(['a', 'b', 'c'])
   })
 })

@@ -8,6 +8,7 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createDataset, jobRequest, specJobRequest, tabularCsv, textClassificationCsv, uploadDataset } from '../helpers/data.ts'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
+import type { DatasetDeleteReply, DatasetDetailReply, DatasetListReply, JobDeleteReply, JobListReply, JobReply, StopReply } from '../helpers/replies.ts'
 
 const postgresUrl = 'postgresql://postgres@127.0.0.1:5432/test'
 const schema = `t_${Date.now()}_${Math.random().toString(36).slice(2, 8)}`
@@ -78,13 +79,13 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     expect(text).toMatchObject({ name: 'pg-text', type: 'text', format: 'csv', size: Buffer.byteLength(csv), rowCount: 30, tags: ['classification', 'text'] })
     const tabular = await createDataset(api(), { name: 'pg-tabular', type: 'tabular', content: tabularCsv(20), fields: { tags: 'tabular,numbers' } })
 
-    const got = await api().request('GET', `/v1/training/datasets/${text.id}`)
+    const got = await api().request<DatasetDetailReply>('GET', `/v1/training/datasets/${text.id}`)
     expect(got.status).toBe(200)
     expect(got.body.data.dataset).toMatchObject({ id: text.id, tags: ['classification', 'text'], columnCount: 2 })
     expect(got.body.data.dataset.preview[0]).toEqual({ text: expect.any(String), label: 'sports' })
 
     const byTags = async (tags: string) => {
-      const response = await api().request('GET', `/v1/training/datasets?tags=${encodeURIComponent(tags)}`)
+      const response = await api().request<DatasetListReply>('GET', `/v1/training/datasets?tags=${encodeURIComponent(tags)}`)
       expect(response.status, response.text).toBe(200)
       return (response.body.data.datasets as { id: string }[]).map((dataset) => dataset.id)
     }
@@ -98,12 +99,12 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
 
   it("creates the spec's example job on cpu.large and answers its configuration groups on GET", async () => {
     const datasetId = await createDataset(api(), { name: 'pg-spec' })
-    const created = await api().request('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
+    const created = await api().request<JobReply>('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
     expect(created.status, created.text).toBe(201)
     const id = created.body.data.job.id as string
     expect(id).toMatch(/^job-/)
 
-    const got = await api().request('GET', `/v1/training/jobs/${id}`)
+    const got = await api().request<JobReply>('GET', `/v1/training/jobs/${id}`)
     expect(got.status).toBe(200)
     expect(got.body.success).toBe(true)
     const job = got.body.data.job
@@ -131,17 +132,17 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     // Bob's jobs only: the other tests here create alice's.
     const datasetId = await createDataset(api(), { name: 'pg-list', token: tokens.bob })
     const create = async (body: unknown) => {
-      const response = await api().request('POST', '/v1/training/jobs', { token: tokens.bob, json: body })
+      const response = await api().request<JobReply>('POST', '/v1/training/jobs', { token: tokens.bob, json: body })
       expect(response.status, response.text).toBe(201)
       return response.body.data.job.id as string
     }
     const bert = await create(specJobRequest(datasetId, 'cpu.large'))
     const alpha = await create(jobRequest(datasetId, { name: 'alpha-cnn' }))
     const beta = await create(jobRequest(datasetId, { name: 'beta-cnn' }))
-    expect((await api().request('POST', `/v1/training/jobs/${beta}/stop`, { token: tokens.bob })).body.data.job.status).toBe('cancelled')
+    expect((await api().request<StopReply>('POST', `/v1/training/jobs/${beta}/stop`, { token: tokens.bob })).body.data.job.status).toBe('cancelled')
 
     const list = async (queryString: string) => {
-      const response = await api().request('GET', `/v1/training/jobs?${queryString}`, { token: tokens.bob })
+      const response = await api().request<JobListReply>('GET', `/v1/training/jobs?${queryString}`, { token: tokens.bob })
       expect(response.status, response.text).toBe(200)
       return response.body.data as { jobs: { id: string; name: string; status: string; model: { baseModel: string } }[]; pagination: unknown }
     }
@@ -164,7 +165,7 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
 
   it('stops a pending job (cancelled), deletes it, then deletes its dataset', async () => {
     const datasetId = await createDataset(api(), { name: 'pg-lifecycle' })
-    const created = await api().request('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
+    const created = await api().request<JobReply>('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
     const id = created.body.data.job.id as string
 
     // An active job holds its dataset.
@@ -172,22 +173,22 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
     expect(refused.status).toBe(409)
     expect(refused.body.error.code).toBe('E1110')
 
-    const stopped = await api().request('POST', `/v1/training/jobs/${id}/stop`)
+    const stopped = await api().request<StopReply>('POST', `/v1/training/jobs/${id}/stop`)
     expect(stopped.status, stopped.text).toBe(200)
     expect(stopped.body.data.job).toEqual({ id, status: 'cancelled', stoppedAt: expect.stringMatching(isoMs) })
-    expect((await api().request('GET', `/v1/training/jobs/${id}`)).body.data.job).toMatchObject({
+    expect((await api().request<JobReply>('GET', `/v1/training/jobs/${id}`)).body.data.job).toMatchObject({
       status: 'cancelled',
       completedAt: expect.stringMatching(isoMs),
     })
 
-    const deleted = await api().request('DELETE', `/v1/training/jobs/${id}`)
+    const deleted = await api().request<JobDeleteReply>('DELETE', `/v1/training/jobs/${id}`)
     expect(deleted.status, deleted.text).toBe(200)
     expect(deleted.body.data).toMatchObject({ jobId: id, deleted: true, deletedAt: expect.stringMatching(isoMs) })
     const gone = await api().request('GET', `/v1/training/jobs/${id}`)
     expect(gone.status).toBe(404)
     expect(gone.body.error.code).toBe('E1101')
 
-    const datasetDeleted = await api().request('DELETE', `/v1/training/datasets/${datasetId}`)
+    const datasetDeleted = await api().request<DatasetDeleteReply>('DELETE', `/v1/training/datasets/${datasetId}`)
     expect(datasetDeleted.status, datasetDeleted.text).toBe(200)
     expect(datasetDeleted.body.data).toMatchObject({ datasetId, deleted: true })
     const datasetGone = await api().request('GET', `/v1/training/datasets/${datasetId}`)
@@ -197,24 +198,24 @@ describe('the service on PostgreSQL (a fresh schema)', () => {
 
   it('keeps every row after a restart on the same DATABASE_URL and applies no migration again', async () => {
     const datasetId = await createDataset(api(), { name: 'pg-restart', fields: { tags: 'kept' } })
-    const created = await api().request('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
+    const created = await api().request<JobReply>('POST', '/v1/training/jobs', { json: specJobRequest(datasetId, 'cpu.large') })
     const jobId = created.body.data.job.id as string
     const before = await migrationRows()
-    const jobsBefore = (await api().request('GET', '/v1/training/jobs?limit=100')).body.data.pagination.total as number
+    const jobsBefore = (await api().request<JobListReply>('GET', '/v1/training/jobs?limit=100')).body.data.pagination.total as number
 
     await api().close()
     server = undefined
     server = await startServer(env)
 
     expect(await migrationRows()).toEqual(before)
-    const job = await api().request('GET', `/v1/training/jobs/${jobId}`)
+    const job = await api().request<JobReply>('GET', `/v1/training/jobs/${jobId}`)
     expect(job.status, job.text).toBe(200)
     expect(job.body.data.job).toMatchObject({ id: jobId, status: 'pending', dataset: { id: datasetId }, resources: { instanceType: 'cpu.large' } })
-    expect((await api().request('GET', '/v1/training/jobs?limit=100')).body.data.pagination.total).toBe(jobsBefore)
-    const kept = await api().request('GET', '/v1/training/datasets?tags=kept')
+    expect((await api().request<JobListReply>('GET', '/v1/training/jobs?limit=100')).body.data.pagination.total).toBe(jobsBefore)
+    const kept = await api().request<DatasetListReply>('GET', '/v1/training/datasets?tags=kept')
     expect(kept.body.data.datasets.map((dataset: { id: string }) => dataset.id)).toEqual([datasetId])
     // The restarted service still writes: the job can be stopped.
-    expect((await api().request('POST', `/v1/training/jobs/${jobId}/stop`)).body.data.job.status).toBe('cancelled')
+    expect((await api().request<StopReply>('POST', `/v1/training/jobs/${jobId}/stop`)).body.data.job.status).toBe('cancelled')
   })
 })
 

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, tokens, type TestResponse, type TestServer } from '../helpers/server.ts'
 import { createDataset } from '../helpers/data.ts'
+import type { JobReply, TemplateDeleteReply, TemplateListReply, TemplateReply } from '../helpers/replies.ts'
 
 const isoMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
@@ -61,7 +62,7 @@ afterAll(async () => {
 })
 
 async function createTemplate(body: unknown, token: string = tokens.alice): Promise<string> {
-  const response = await server.request('POST', '/v1/training/templates', { token, json: body })
+  const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { token, json: body })
   if (response.status !== 201) throw new Error(`template create failed: ${response.status} ${response.text}`)
   return response.body.data.template.id as string
 }
@@ -69,7 +70,7 @@ async function createTemplate(body: unknown, token: string = tokens.alice): Prom
 describe('POST /v1/training/templates', () => {
   it('accepts the spec §6.1 example exactly as written, gpu.a100.large included, and answers 201 with the template', async () => {
     const body = specTemplateBody()
-    const response = await server.request('POST', '/v1/training/templates', { json: body })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { json: body })
 
     expect(response.status, response.text).toBe(201)
     expect(response.body.success).toBe(true)
@@ -90,7 +91,7 @@ describe('POST /v1/training/templates', () => {
 
   it('stores the template so that GET returns it as created', async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'stored-template' }))
-    const response = await server.request('GET', `/v1/training/templates/${id}`)
+    const response = await server.request<TemplateReply>('GET', `/v1/training/templates/${id}`)
 
     expect(response.status, response.text).toBe(200)
     expect(response.body.success).toBe(true)
@@ -108,11 +109,11 @@ describe('POST /v1/training/templates', () => {
 
   it('rejects an unknown instanceType with 400 E1108 naming resources.instanceType', async () => {
     const body = { ...specTemplateBody(), resources: { instanceType: 'gpu.imaginary', instanceCount: 1 } }
-    const response = await server.request('POST', '/v1/training/templates', { json: body })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { json: body })
 
     expectError(response, 400, 'E1108')
     expect(fieldsOf(response)).toEqual(['resources.instanceType'])
-    expect(response.body.error.details[0].message).toContain('cpu.small')
+    expect(response.body.error.details![0].message).toContain('cpu.small')
   })
 
   it('rejects unknown keys and bad values with 400 E1108 naming every field', async () => {
@@ -124,7 +125,7 @@ describe('POST /v1/training/templates', () => {
       resources: { instanceType: 'cpu.small', instanceCount: 0 },
       isPublic: 'yes',
     }
-    const response = await server.request('POST', '/v1/training/templates', { json: body })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { json: body })
 
     expectError(response, 400, 'E1108')
     expect(fieldsOf(response).sort()).toEqual(
@@ -145,24 +146,27 @@ describe('POST /v1/training/templates', () => {
 
   it('names an unknown instanceType together with the other invalid fields of the same request', async () => {
     const body = { ...specTemplateBody(), hyperparameters: { batchSize: 0 }, resources: { instanceType: 'gpu.imaginary' } }
-    const response = await server.request('POST', '/v1/training/templates', { json: body })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { json: body })
 
     expectError(response, 400, 'E1108')
     expect(fieldsOf(response).sort()).toEqual(['hyperparameters.batchSize', 'resources.instanceType'])
   })
 
   it('rejects a body that is not JSON with 400 E1108', async () => {
-    const response = await server.request('POST', '/v1/training/templates', { body: '{"name":', headers: { 'content-type': 'application/json' } })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', {
+      body: '{"name":',
+      headers: { 'content-type': 'application/json' },
+    })
     expectError(response, 400, 'E1108')
   })
 
   it('refuses a read-only token with 403 E1107', async () => {
-    const response = await server.request('POST', '/v1/training/templates', { token: tokens.reader, json: specTemplateBody() })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { token: tokens.reader, json: specTemplateBody() })
     expectError(response, 403, 'E1107')
   })
 
   it('refuses a request without a token with 401 E1100 and WWW-Authenticate: Bearer', async () => {
-    const response = await server.request('POST', '/v1/training/templates', { token: null, json: specTemplateBody() })
+    const response = await server.request<TemplateReply>('POST', '/v1/training/templates', { token: null, json: specTemplateBody() })
     expectError(response, 401, 'E1100')
     expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/)
   })
@@ -180,9 +184,9 @@ describe('GET /v1/training/templates', () => {
   })
 
   async function listIds(token: string, query = ''): Promise<string[]> {
-    const response = await server.request('GET', `/v1/training/templates${query}`, { token })
+    const response = await server.request<TemplateListReply>('GET', `/v1/training/templates${query}`, { token })
     expect(response.status, response.text).toBe(200)
-    return response.body.data.templates.map((template: { id: string }) => template.id)
+    return response.body.data.templates.map((template) => template.id)
   }
 
   it("lists the caller's own templates and other users' public ones, not their private ones", async () => {
@@ -212,30 +216,34 @@ describe('GET /v1/training/templates', () => {
     const names = ['page-a', 'page-b', 'page-c']
     for (const name of names) await createTemplate(cpuTemplateBody({ name }), tokens.root)
 
-    const first = await server.request('GET', '/v1/training/templates?visibility=mine&sortBy=name&sortOrder=asc&limit=2', { token: tokens.root })
+    const first = await server.request<TemplateListReply>('GET', '/v1/training/templates?visibility=mine&sortBy=name&sortOrder=asc&limit=2', {
+      token: tokens.root,
+    })
     expect(first.status, first.text).toBe(200)
     expect(first.body.success).toBe(true)
     expect(first.body.data.templates.map((t: { name: string }) => t.name)).toEqual(['page-a', 'page-b'])
     expect(first.body.data.pagination).toEqual({ page: 1, limit: 2, total: 3, totalPages: 2, hasNext: true, hasPrev: false })
 
-    const second = await server.request('GET', '/v1/training/templates?visibility=mine&sortBy=name&sortOrder=asc&limit=2&page=2', { token: tokens.root })
+    const second = await server.request<TemplateListReply>('GET', '/v1/training/templates?visibility=mine&sortBy=name&sortOrder=asc&limit=2&page=2', {
+      token: tokens.root,
+    })
     expect(second.body.data.templates.map((t: { name: string }) => t.name)).toEqual(['page-c'])
     expect(second.body.data.pagination).toEqual({ page: 2, limit: 2, total: 3, totalPages: 2, hasNext: false, hasPrev: true })
   })
 
   it('defaults to page 1 and a limit of 20', async () => {
-    const response = await server.request('GET', '/v1/training/templates')
+    const response = await server.request<TemplateListReply>('GET', '/v1/training/templates')
     expect(response.body.data.pagination).toMatchObject({ page: 1, limit: 20 })
   })
 
   it('rejects a limit above 100, a page of 0 and an unknown visibility with 400 E1108 naming each parameter', async () => {
-    const response = await server.request('GET', '/v1/training/templates?limit=101&page=0&visibility=everyone')
+    const response = await server.request<TemplateListReply>('GET', '/v1/training/templates?limit=101&page=0&visibility=everyone')
     expectError(response, 400, 'E1108')
     expect(fieldsOf(response).sort()).toEqual(['limit', 'page', 'visibility'])
   })
 
   it('rejects an unknown query parameter with 400 E1108', async () => {
-    const response = await server.request('GET', '/v1/training/templates?owner=bob')
+    const response = await server.request<TemplateListReply>('GET', '/v1/training/templates?owner=bob')
     expectError(response, 400, 'E1108')
     expect(fieldsOf(response)).toEqual(['owner'])
   })
@@ -244,25 +252,25 @@ describe('GET /v1/training/templates', () => {
 describe('GET and DELETE /v1/training/templates/{id}', () => {
   it("answers 404 E1109 for another user's private template", async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'alice-secret' }))
-    const response = await server.request('GET', `/v1/training/templates/${id}`, { token: tokens.bob })
+    const response = await server.request<TemplateReply>('GET', `/v1/training/templates/${id}`, { token: tokens.bob })
     expectError(response, 404, 'E1109')
   })
 
   it("returns another user's public template", async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'alice-shared', isPublic: true }))
-    const response = await server.request('GET', `/v1/training/templates/${id}`, { token: tokens.bob })
+    const response = await server.request<TemplateReply>('GET', `/v1/training/templates/${id}`, { token: tokens.bob })
     expect(response.status, response.text).toBe(200)
     expect(response.body.data.template).toMatchObject({ id, name: 'alice-shared', isPublic: true })
   })
 
   it('answers 404 E1109 for a template that does not exist', async () => {
-    const response = await server.request('GET', '/v1/training/templates/template-doesnotexist')
+    const response = await server.request<TemplateReply>('GET', '/v1/training/templates/template-doesnotexist')
     expectError(response, 404, 'E1109')
   })
 
   it("refuses to delete another user's public template with 403 E1107 and keeps it", async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'alice-public-keep', isPublic: true }))
-    const response = await server.request('DELETE', `/v1/training/templates/${id}`, { token: tokens.bob })
+    const response = await server.request<TemplateDeleteReply>('DELETE', `/v1/training/templates/${id}`, { token: tokens.bob })
     expectError(response, 403, 'E1107')
 
     const still = await server.request('GET', `/v1/training/templates/${id}`)
@@ -271,19 +279,19 @@ describe('GET and DELETE /v1/training/templates/{id}', () => {
 
   it("answers 404 E1109 to a delete of another user's private template", async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'alice-private-keep' }))
-    const response = await server.request('DELETE', `/v1/training/templates/${id}`, { token: tokens.bob })
+    const response = await server.request<TemplateDeleteReply>('DELETE', `/v1/training/templates/${id}`, { token: tokens.bob })
     expectError(response, 404, 'E1109')
   })
 
   it('refuses a delete by a read-only token with 403 E1107', async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'public-for-reader', isPublic: true }))
-    const response = await server.request('DELETE', `/v1/training/templates/${id}`, { token: tokens.reader })
+    const response = await server.request<TemplateDeleteReply>('DELETE', `/v1/training/templates/${id}`, { token: tokens.reader })
     expectError(response, 403, 'E1107')
   })
 
   it('lets the owner delete a template (200), after which it answers 404 E1109', async () => {
     const id = await createTemplate(cpuTemplateBody({ name: 'to-delete', isPublic: true }))
-    const response = await server.request('DELETE', `/v1/training/templates/${id}`)
+    const response = await server.request<TemplateDeleteReply>('DELETE', `/v1/training/templates/${id}`)
 
     expect(response.status, response.text).toBe(200)
     expect(response.body.success).toBe(true)
@@ -291,8 +299,8 @@ describe('GET and DELETE /v1/training/templates/{id}', () => {
     expect(response.body.data.deletedAt).toMatch(isoMs)
     expect(response.body.timestamp).toMatch(isoMs)
 
-    expectError(await server.request('GET', `/v1/training/templates/${id}`), 404, 'E1109')
-    expectError(await server.request('DELETE', `/v1/training/templates/${id}`), 404, 'E1109')
+    expectError(await server.request<TemplateReply>('GET', `/v1/training/templates/${id}`), 404, 'E1109')
+    expectError(await server.request<TemplateDeleteReply>('DELETE', `/v1/training/templates/${id}`), 404, 'E1109')
   })
 })
 
@@ -310,7 +318,7 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
   })
 
   const createJob = (templateId: string, body: unknown, token: string = tokens.alice) =>
-    server.request('POST', `/v1/training/templates/${templateId}/create-job`, { token, json: body })
+    server.request<JobReply>('POST', `/v1/training/templates/${templateId}/create-job`, { token, json: body })
 
   it('creates a pending job from the spec §6.2 request, deep-merging overrides over the template', async () => {
     const response = await createJob(cpuTemplate, {
@@ -337,7 +345,7 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
     })
     expect(job.createdAt).toMatch(isoMs)
 
-    const stored = await server.request('GET', `/v1/training/jobs/${job.id}`)
+    const stored = await server.request<JobReply>('GET', `/v1/training/jobs/${job.id}`)
     expect(stored.status, stored.text).toBe(200)
     expect(stored.body.data.job).toMatchObject({ templateId: cpuTemplate, hyperparameters: { epochs: 15, batchSize: 16 } })
   })
@@ -350,7 +358,7 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
 
   it('leaves the template unchanged after a job overrides it', async () => {
     await createJob(cpuTemplate, { name: 'override-once', datasetId, overrides: { hyperparameters: { epochs: 3 } } })
-    const response = await server.request('GET', `/v1/training/templates/${cpuTemplate}`)
+    const response = await server.request<TemplateReply>('GET', `/v1/training/templates/${cpuTemplate}`)
     expect(response.body.data.template.hyperparameters.epochs).toBe(10)
   })
 
@@ -428,7 +436,7 @@ describe('POST /v1/training/templates/{id}/create-job', () => {
     })
 
     expect((await server.request('GET', `/v1/training/jobs/${job.id}`)).status).toBe(200)
-    expectError(await server.request('GET', `/v1/training/jobs/${job.id}`, { token: tokens.bob }), 404, 'E1101')
+    expectError(await server.request<JobReply>('GET', `/v1/training/jobs/${job.id}`, { token: tokens.bob }), 404, 'E1101')
   })
 
   it('refuses a read-only token with 403 E1107', async () => {

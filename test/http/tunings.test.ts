@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { graphql } from '../gql/index.ts'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { createDataset, jobRequest, tabularCsv } from '../helpers/data.ts'
+import type { JobReply, TemplateReply, TuningListReply, TuningReply } from '../helpers/replies.ts'
 
 const isoMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
 
@@ -17,7 +18,7 @@ beforeAll(async () => {
   server = await startServer()
   textDataset = await createDataset(server)
   tabularDataset = await createDataset(server, { type: 'tabular', content: tabularCsv(60) })
-  const job = await server.request('POST', '/v1/training/jobs', { json: jobRequest(textDataset) })
+  const job = await server.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(textDataset) })
   expect(job.status, job.text).toBe(201)
   baseJobId = job.body.data.job.id
 })
@@ -40,7 +41,7 @@ function specTuningBody(overrides: Record<string, unknown> = {}) {
   }
 }
 
-const createTuning = (body: unknown, token: string = tokens.alice) => server.request('POST', '/v1/training/tuning', { json: body, token })
+const createTuning = (body: unknown, token: string = tokens.alice) => server.request<TuningReply>('POST', '/v1/training/tuning', { json: body, token })
 
 function fieldsOf(response: { body: { error: { details?: { field: string }[] } } }): string[] {
   return (response.body.error.details ?? []).map((detail) => detail.field)
@@ -70,7 +71,7 @@ describe('POST /v1/training/tuning', () => {
     expect(Number.isInteger(tuning.strategy.seed)).toBe(true)
     expect(tuning.createdAt).toMatch(isoMs)
 
-    const read = await server.request('GET', `/v1/training/tuning/${tuning.id}`)
+    const read = await server.request<TuningReply>('GET', `/v1/training/tuning/${tuning.id}`)
     expect(read.status, read.text).toBe(200)
     expect(read.body.data.tuning).toMatchObject({
       id: tuning.id,
@@ -103,7 +104,7 @@ describe('POST /v1/training/tuning', () => {
     expect(fromRequest.status, fromRequest.text).toBe(201)
     expect(fromRequest.body.data.tuning.baseJobId).toBeNull()
 
-    const template = await server.request('POST', '/v1/training/templates', {
+    const template = await server.request<TemplateReply>('POST', '/v1/training/templates', {
       json: {
         name: 'cnn',
         model: { baseModel: 'text-cnn', task: 'text-classification' },
@@ -128,7 +129,7 @@ describe('POST /v1/training/tuning', () => {
   })
 
   it('rejects invalid spaces with E1108 naming every problem, and stores nothing', async () => {
-    const before = (await server.request('GET', '/v1/training/tuning?limit=100')).body.data.pagination.total
+    const before = (await server.request<TuningListReply>('GET', '/v1/training/tuning?limit=100')).body.data.pagination.total
     const response = await createTuning(
       specTuningBody({
         parameters: {
@@ -155,15 +156,15 @@ describe('POST /v1/training/tuning', () => {
     expect(byField['parameters.epochs.min']).toMatch(/not a valid epochs/)
     expect(byField['parameters.dropout.type']).toMatch(/float, int or categorical/)
     expect(byField['parameters.filters.step']).toMatch(/must be 1 with scale log/)
-    const after = (await server.request('GET', '/v1/training/tuning?limit=100')).body.data.pagination.total
+    const after = (await server.request<TuningListReply>('GET', '/v1/training/tuning?limit=100')).body.data.pagination.total
     expect(after).toBe(before)
   })
 
   it('rejects an objective the task does not report, strategy fields of another strategy, and a bad base', async () => {
     const metric = await createTuning(specTuningBody({ objective: { metric: 'valMae', direction: 'maximize' } }))
     expect(metric.status).toBe(400)
-    expect(metric.body.error.details[0]).toMatchObject({ field: 'objective.metric' })
-    expect(metric.body.error.details[0].message).toMatch(/valLoss, valAccuracy/)
+    expect(metric.body.error.details![0]).toMatchObject({ field: 'objective.metric' })
+    expect(metric.body.error.details![0].message).toMatch(/valLoss, valAccuracy/)
 
     const strategy = await createTuning(
       specTuningBody({ strategy: { type: 'random', gridPoints: 3, parallelTrials: 0, earlyStopping: { type: 'median', reductionFactor: 3 } } }),
@@ -175,7 +176,7 @@ describe('POST /v1/training/tuning', () => {
 
     const both = await createTuning({ ...specTuningBody(), baseJob: jobRequest(textDataset) })
     expect(both.status).toBe(400)
-    expect(both.body.error.details[0].message).toMatch(/exactly one of baseJobId/)
+    expect(both.body.error.details![0].message).toMatch(/exactly one of baseJobId/)
     const none = await createTuning({ ...specTuningBody(), baseJobId: undefined })
     expect(none.status).toBe(400)
     const badJob = await createTuning({ ...specTuningBody(), baseJobId: undefined, baseJob: { ...jobRequest(textDataset), hyperparameters: { batchSize: 0 } } })
@@ -224,7 +225,7 @@ describe('reading, listing and stopping tunings', () => {
     expect(asBob.body.error.code).toBe('E1109')
     const stopAsBob = await server.request('POST', `/v1/training/tuning/${id}/stop`, { token: tokens.bob })
     expect(stopAsBob.status).toBe(404)
-    const bobsList = await server.request('GET', '/v1/training/tuning', { token: tokens.bob })
+    const bobsList = await server.request<TuningListReply>('GET', '/v1/training/tuning', { token: tokens.bob })
     expect(bobsList.body.data.tunings.map((t: { id: string }) => t.id)).not.toContain(id)
     const reader = await createTuning(specTuningBody(), tokens.reader)
     expect(reader.status).toBe(403)
@@ -238,7 +239,7 @@ describe('reading, listing and stopping tunings', () => {
 
   it('lists with pagination, status filter and order; entries leave out the trials', async () => {
     for (const name of ['list-a', 'list-b', 'list-c']) expect((await createTuning(specTuningBody({ name }))).status).toBe(201)
-    const page = await server.request('GET', '/v1/training/tuning?limit=2&page=1&sortBy=name&sortOrder=asc&status=pending')
+    const page = await server.request<TuningListReply>('GET', '/v1/training/tuning?limit=2&page=1&sortBy=name&sortOrder=asc&status=pending')
     expect(page.status, page.text).toBe(200)
     const { tunings, pagination } = page.body.data
     expect(tunings).toHaveLength(2)
@@ -247,14 +248,14 @@ describe('reading, listing and stopping tunings', () => {
     expect(tunings[0].name <= tunings[1].name).toBe(true)
     expect(tunings[0].trials).toBeUndefined()
     expect(tunings[0].progress).toBeDefined()
-    const bad = await server.request('GET', '/v1/training/tuning?status=sleeping&limit=1000')
+    const bad = await server.request<TuningListReply>('GET', '/v1/training/tuning?status=sleeping&limit=1000')
     expect(bad.status).toBe(400)
     expect(fieldsOf(bad).sort()).toEqual(['limit', 'status'])
   })
 
   it('stops a pending tuning at once (cancelled), and answers 409 E1110 when stopped again', async () => {
     const id = (await createTuning(specTuningBody())).body.data.tuning.id
-    const stop = await server.request('POST', `/v1/training/tuning/${id}/stop`)
+    const stop = await server.request<TuningReply>('POST', `/v1/training/tuning/${id}/stop`)
     expect(stop.status, stop.text).toBe(200)
     expect(stop.body.message).toBe('调优任务已取消')
     expect(stop.body.data.tuning).toMatchObject({ id, status: 'cancelled', endReason: expect.stringMatching(/stopped by the user/) })

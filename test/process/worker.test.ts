@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { regressionCsv, tabularClassesCsv } from '../helpers/training-data.ts'
 import { createJob, getJob, logsOf, trainingRequest, uploadCsv, waitForJob } from '../helpers/training.ts'
+import type { CheckpointsReply, TuningReply } from '../helpers/replies.ts'
 
 const projectRoot = path.resolve(import.meta.dirname, '../..')
 const redisUrl = 'redis://127.0.0.1:6379'
@@ -65,7 +66,7 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     // Checkpoints exist and the job is well under way.
     await waitForJob(server, created.id, (job) => job.status === 'running' && (job.progress.step ?? 0) >= 100, 60_000)
     await expect
-      .poll(async () => ((await server.request('GET', `/v1/training/jobs/${created.id}/checkpoints`)).body.data.checkpoints as unknown[]).length, {
+      .poll(async () => (await server.request<CheckpointsReply>('GET', `/v1/training/jobs/${created.id}/checkpoints`)).body.data.checkpoints.length, {
         timeout: 20_000,
       })
       .toBeGreaterThan(0)
@@ -120,7 +121,7 @@ describe('npm run worker', { timeout: 240_000 }, () => {
   it('continues a tuning after the worker driving it is killed: completed trials kept, the running one resumed', async () => {
     await stopWorkers()
     const dataset = await uploadCsv(server, tabularClassesCsv(600), 'tabular')
-    const created = await server.request('POST', '/v1/training/tuning', {
+    const created = await server.request<TuningReply>('POST', '/v1/training/tuning', {
       json: {
         name: 'survives-a-crash',
         baseJob: {
@@ -138,7 +139,7 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     })
     expect(created.status, created.text).toBe(201)
     const id = created.body.data.tuning.id
-    const tuningOf = async () => (await server.request('GET', `/v1/training/tuning/${id}`)).body.data.tuning
+    const tuningOf = async () => (await server.request<TuningReply>('GET', `/v1/training/tuning/${id}`)).body.data.tuning
     const first = startWorker()
     // Trial 1 done, trial 2 well into training (past a checkpoint).
     await expect
@@ -147,7 +148,7 @@ describe('npm run worker', { timeout: 240_000 }, () => {
           const tuning = await tuningOf()
           const second = tuning.trials[1]
           if (tuning.trials[0]?.status !== 'completed' || second?.status !== 'running') return false
-          const checkpoints = (await server.request('GET', `/v1/training/jobs/${second.jobId}/checkpoints`)).body.data.checkpoints as unknown[]
+          const checkpoints = (await server.request<CheckpointsReply>('GET', `/v1/training/jobs/${second.jobId}/checkpoints`)).body.data.checkpoints
           return checkpoints.length > 0
         },
         { timeout: 90_000, interval: 200 },
@@ -177,7 +178,7 @@ describe('npm run worker', { timeout: 240_000 }, () => {
     })
     expect(after.trials[1]).toMatchObject({ id: before.trials[1].id, jobId: before.trials[1].jobId, parameters: before.trials[1].parameters })
     expect(after.trials[1].intermediate.map((point: { epoch: number }) => point.epoch)).toEqual([1, 2, 3, 4, 5, 6])
-    const resumed = (await logsOf(server, before.trials[1].jobId)).find((log) => /Resuming from checkpoint/.test(log.message))
+    const resumed = (await logsOf(server, before.trials[1].jobId!)).find((log) => /Resuming from checkpoint/.test(log.message))
     expect(resumed?.step).toBeGreaterThan(0)
     await stopWorkers()
   })

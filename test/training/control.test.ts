@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { learnableTextCsv, regressionCsv } from '../helpers/training-data.ts'
 import { createJob, logsOf, trainingRequest, uploadCsv, waitForJob } from '../helpers/training.ts'
+import type { CheckpointsReply, MetricsReply, StopReply } from '../helpers/replies.ts'
 
 let server: TestServer
 let regression: string
@@ -31,7 +32,7 @@ const longJob = (extra: Record<string, unknown> = {}) =>
     },
   )
 
-const checkpointsOf = async (id: string) => (await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { step: number }[]
+const checkpointsOf = async (id: string) => (await server.request<CheckpointsReply>('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints
 
 /** Pids of this process's training child processes. */
 function trainingChildren(): number[] {
@@ -46,7 +47,7 @@ describe('job control', { timeout: 180_000 }, () => {
   it('stops a running job at the next step: cancelled, with a checkpoint', async () => {
     const created = await createJob(server, longJob())
     await waitForJob(server, created.id, (job) => (job.progress.step ?? 0) >= 30)
-    const stop = await server.request('POST', `/v1/training/jobs/${created.id}/stop`)
+    const stop = await server.request<StopReply>('POST', `/v1/training/jobs/${created.id}/stop`)
     expect(stop.status, stop.text).toBe(200)
     expect(['stopping', 'cancelled']).toContain(stop.body.data.job.status)
     const job = await waitForJob(server, created.id)
@@ -78,7 +79,7 @@ describe('job control', { timeout: 180_000 }, () => {
     const job = await waitForJob(server, created.id)
     expect(job.status).toBe('failed')
     expect(job.error).toMatchObject({ code: 'E1104' })
-    expect(job.error.message).toMatch(/maxRuntimeSeconds \(4 s\)/)
+    expect(job.error!.message).toMatch(/maxRuntimeSeconds \(4 s\)/)
     expect((await checkpointsOf(job.id)).length).toBeGreaterThan(0)
   })
 
@@ -112,7 +113,7 @@ describe('job control', { timeout: 180_000 }, () => {
     const logs = await logsOf(server, job.id)
     expect(logs.find((log) => /Fine-tuning from/.test(log.message))).toBeTruthy()
     // Starting from trained weights, the first steps already do well.
-    const first = (await server.request('GET', `/v1/training/jobs/${job.id}/metrics?metrics=trainAccuracy`)).body.data.metrics.trainAccuracy[0]
+    const first = (await server.request<MetricsReply>('GET', `/v1/training/jobs/${job.id}/metrics?metrics=trainAccuracy`)).body.data.metrics.trainAccuracy[0]
     expect(first.value).toBeGreaterThan(0.6)
   })
 })
@@ -157,8 +158,8 @@ describe('memory limit', { timeout: 120_000 }, () => {
     )
     const job = await waitForJob(small, created.id)
     expect(job.status).toBe('failed')
-    expect(job.error.code).toBe('E1104')
-    expect(job.error.message).toMatch(/out of memory.*0.0625 GiB of cpu.tiny/)
+    expect(job.error!.code).toBe('E1104')
+    expect(job.error!.message).toMatch(/out of memory.*0.0625 GiB of cpu.tiny/)
     const errors = await logsOf(small, job.id, 'level=error')
     expect(errors.at(-1)!.message).toMatch(/out of memory/)
   })

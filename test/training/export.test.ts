@@ -24,9 +24,12 @@ import { preprocessingFromOnnxMetadata } from '../../trainer/export/onnx.ts'
 import { selectBackend } from '../../trainer/ml/backend.ts'
 import '../../trainer/ml/layers/index.ts'
 import type { Preprocessing } from '../../trainer/ml/types.ts'
+import type { ExportListReply, ExportReply, ExportView, PredictReply } from '../helpers/replies.ts'
+import type { Prediction } from '../../trainer/serving.ts'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any
+/** Predict's answer for a row of a classifier and of a regression model. */
+type Classified = Extract<Prediction, { probabilities: unknown }>
+type Estimated = Extract<Prediction, { value: number }>
 const { onnx } = pkg
 type Row = Record<string, string>
 
@@ -158,13 +161,13 @@ function predictInputs(entry: Trained): unknown[] {
 }
 
 async function createExport(jobId: string, body: unknown, token: string = tokens.alice) {
-  return server.request('POST', `/v1/training/jobs/${jobId}/export`, { json: body, token })
+  return server.request<ExportReply>('POST', `/v1/training/jobs/${jobId}/export`, { json: body, token })
 }
 
-async function waitForExport(jobId: string, exportId: string): Promise<Json> {
+async function waitForExport(jobId: string, exportId: string): Promise<ExportView> {
   const deadline = Date.now() + 120_000
   for (;;) {
-    const response = await server.request('GET', `/v1/training/jobs/${jobId}/exports/${exportId}`)
+    const response = await server.request<ExportReply>('GET', `/v1/training/jobs/${jobId}/exports/${exportId}`)
     expect(response.status, response.text).toBe(200)
     const view = response.body.data.export
     if (view.status !== 'processing') return view
@@ -173,7 +176,7 @@ async function waitForExport(jobId: string, exportId: string): Promise<Json> {
   }
 }
 
-async function exported(jobId: string, body: unknown): Promise<{ view: Json; bytes: Uint8Array }> {
+async function exported(jobId: string, body: unknown): Promise<{ view: ExportView; bytes: Uint8Array }> {
   const created = await createExport(jobId, body)
   expect(created.status, created.text).toBe(200)
   const view = await waitForExport(jobId, created.body.data.export.id)
@@ -236,11 +239,13 @@ async function runOnnx(entry: Trained, bytes: Uint8Array): Promise<{ output: Flo
   return { output: output.data as Float32Array, width: Number(output.dims[1]), preprocessing }
 }
 
-async function predictAll(entry: Trained): Promise<Json[]> {
+async function predictAll(entry: Trained): Promise<Prediction[]> {
   const inputs = predictInputs(entry)
-  const out: Json[] = []
+  const out: Prediction[] = []
   for (let start = 0; start < inputs.length; start += 64) {
-    const response = await server.request('POST', `/v1/training/jobs/${entry.jobId}/predict`, { json: { inputs: inputs.slice(start, start + 64) } })
+    const response = await server.request<PredictReply>('POST', `/v1/training/jobs/${entry.jobId}/predict`, {
+      json: { inputs: inputs.slice(start, start + 64) },
+    })
     expect(response.status, response.text).toBe(200)
     out.push(...response.body.data.predictions)
   }
@@ -248,8 +253,8 @@ async function predictAll(entry: Trained): Promise<Json[]> {
 }
 
 /** Predict's answers as numbers in the ONNX output's layout. */
-function flatten(predictions: Json[], labels: string[] | null): number[] {
-  return predictions.flatMap((p) => (labels ? labels.map((label) => p.probabilities[label]) : [p.value]))
+function flatten(predictions: Prediction[], labels: string[] | null): number[] {
+  return predictions.flatMap((p) => (labels ? labels.map((label) => (p as Classified).probabilities[label]) : [(p as Estimated).value]))
 }
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((most, value, i) => Math.max(most, Math.abs(value - b[i])), 0)
@@ -275,10 +280,10 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
       expect(width, entry.name).toBe(labels ? labels.length : 1)
       expect(maxDiff(output, flatten(predictions, labels)), entry.name).toBeLessThanOrEqual(1e-4)
 
-      expect(fp32.view.metadata.inputs.length, entry.name).toBeGreaterThan(0)
-      expect(fp32.view.metadata.outputs[0].name).toBe(labels ? 'probabilities' : 'value')
-      expect(int8.view.sizeBytes / fp32.view.sizeBytes, entry.name).toBeLessThanOrEqual(0.3)
-      expect(int8.view.sizeBeforeBytes).toBeGreaterThanOrEqual(fp32.view.sizeBytes)
+      expect(fp32.view.metadata!.inputs.length, entry.name).toBeGreaterThan(0)
+      expect(fp32.view.metadata!.outputs[0].name).toBe(labels ? 'probabilities' : 'value')
+      expect(int8.view.sizeBytes! / fp32.view.sizeBytes!, entry.name).toBeLessThanOrEqual(0.3)
+      expect(int8.view.sizeBeforeBytes).toBeGreaterThanOrEqual(fp32.view.sizeBytes!)
       const quantized = await runOnnx(entry, int8.bytes)
       if (labels) {
         const drop = accuracy(entry, output, labels) - accuracy(entry, quantized.output, labels)
@@ -296,8 +301,8 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
       const files = unzipSync(bytes)
       expect(Object.keys(files)).toEqual(expect.arrayContaining(['model.json', 'preprocessing.json', 'README.md']))
       const modelJson = JSON.parse(new TextDecoder().decode(files['model.json']))
-      const weightSpecs = modelJson.weightsManifest.flatMap((group: Json) => group.weights)
-      const shards = modelJson.weightsManifest.flatMap((group: Json) => group.paths.map((p: string) => files[p]))
+      const weightSpecs = modelJson.weightsManifest.flatMap((group: tf.io.WeightsManifestConfig[number]) => group.weights)
+      const shards = modelJson.weightsManifest.flatMap((group: tf.io.WeightsManifestConfig[number]) => group.paths.map((p: string) => files[p]))
       const weightData = new Uint8Array(shards.reduce((n: number, s: Uint8Array) => n + s.length, 0))
       let offset = 0
       for (const shard of shards) {
@@ -363,9 +368,9 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(outside.status).toBe(416)
     expect(outside.headers.get('content-range')).toBe(`bytes */${bytes.length}`)
 
-    const list = await server.request('GET', `/v1/training/jobs/${entry.jobId}/exports`)
+    const list = await server.request<ExportListReply>('GET', `/v1/training/jobs/${entry.jobId}/exports`)
     expect(list.status).toBe(200)
-    expect(list.body.data.exports.map((e: Json) => e.id)).toContain(first.id)
+    expect(list.body.data.exports.map((e) => e.id)).toContain(first.id)
     expect(list.body.data.pagination.total).toBeGreaterThanOrEqual(1)
     const asBob = await fetch(url, { headers: { authorization: `Bearer ${tokens.bob}` } })
     expect(asBob.status).toBe(404)
@@ -379,8 +384,8 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     rmSync(path.join(server.dataDir, 'checkpoints', entry.jobId), { recursive: true, force: true })
     const failed = await waitForExport(entry.jobId, created.body.data.export.id)
     expect(failed.status).toBe('failed')
-    expect(failed.error.code).toBe('E1105')
-    expect(failed.error.message).toMatch(/ENOENT|no such file|missing/i)
+    expect(failed.error!.code).toBe('E1105')
+    expect(failed.error!.message).toMatch(/ENOENT|no such file|missing/i)
     const download = await server.request('GET', `/v1/training/jobs/${entry.jobId}/exports/${failed.id}/download`)
     expect(download.status).toBe(409)
     expect(download.body.error.message).toMatch(/failed/)
@@ -399,14 +404,16 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(untrained.body.error).toMatchObject({ code: 'E1108', message: expect.stringMatching(/no trained model.*without a checkpoint/) })
 
     // output.exportFormat: the regression job exported itself when it completed.
-    const automatic = (await server.request('GET', `/v1/training/jobs/${byName('regression').jobId}/exports?limit=100`)).body.data.exports.at(-1)
+    const automatic = (await server.request<ExportListReply>('GET', `/v1/training/jobs/${byName('regression').jobId}/exports?limit=100`)).body.data.exports.at(
+      -1,
+    )
     expect(automatic).toMatchObject({ format: 'onnx', options: { optimize: true, quantize: false } })
-    expect((await waitForExport(byName('regression').jobId, automatic.id)).status).toBe('completed')
+    expect((await waitForExport(byName('regression').jobId, automatic!.id)).status).toBe('completed')
 
     const other = byName('tabular').jobId
     const badFormat = await createExport(other, { format: 'pytorch', options: { quantizationType: 'int4' } })
     expect(badFormat.status).toBe(400)
-    expect(badFormat.body.error.details.map((d: Json) => d.field).sort()).toEqual(['format', 'options.quantizationType'])
+    expect(badFormat.body.error.details!.map((d) => d.field).sort()).toEqual(['format', 'options.quantizationType'])
     const contradictory = await createExport(other, { format: 'onnx', options: { quantize: false, quantizationType: 'int8' } })
     expect(contradictory.status).toBe(400)
     expect((await createExport('job-nothere', { format: 'onnx' })).body.error.code).toBe('E1101')
@@ -421,7 +428,7 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     })
     expect(bad.status, bad.text).toBe(400)
     expect(bad.body.error.code).toBe('E1108')
-    const fields = bad.body.error.details.map((d: Json) => d.field)
+    const fields = bad.body.error.details!.map((d) => d.field)
     expect(fields).toEqual(expect.arrayContaining(['inputs[0].x2', 'inputs[2].x3', 'inputs[3]']))
     const tooMany = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, {
       json: { inputs: Array.from({ length: 65 }, () => ({ x1: 0, x2: 0 })) },
@@ -433,17 +440,19 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     const missing = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, { json: {} })
     expect(missing.status).toBe(400)
 
-    const good = await server.request('POST', `/v1/training/jobs/${tabular.jobId}/predict`, { json: { inputs: [{ x1: 0.9, x2: 0.8 }, [-0.9, -0.8]] } })
+    const good = await server.request<PredictReply>('POST', `/v1/training/jobs/${tabular.jobId}/predict`, {
+      json: { inputs: [{ x1: 0.9, x2: 0.8 }, [-0.9, -0.8]] },
+    })
     expect(good.status, good.text).toBe(200)
-    expect(good.body.data.predictions.map((p: Json) => p.label)).toEqual(['high', 'low'])
-    const sum = Object.values(good.body.data.predictions[0].probabilities as Record<string, number>).reduce((a, b) => a + b, 0)
+    expect(good.body.data.predictions.map((p) => (p as Classified).label)).toEqual(['high', 'low'])
+    const sum = Object.values((good.body.data.predictions[0] as Classified).probabilities).reduce((a, b) => a + b, 0)
     expect(sum).toBeCloseTo(1, 5)
-    const regression = await server.request('POST', `/v1/training/jobs/${byName('regression').jobId}/predict`, {
+    const regression = await server.request<PredictReply>('POST', `/v1/training/jobs/${byName('regression').jobId}/predict`, {
       json: { inputs: [{ a: 5, b: 1, color: 'red' }] },
     })
     // y = 3a - 2b + 4·[red] = 17
-    expect(regression.body.data.predictions[0].value).toBeGreaterThan(14)
-    expect(regression.body.data.predictions[0].value).toBeLessThan(20)
+    expect((regression.body.data.predictions[0] as Estimated).value).toBeGreaterThan(14)
+    expect((regression.body.data.predictions[0] as Estimated).value).toBeLessThan(20)
 
     const query = graphql(`
       query Predict($jobId: ID!, $inputs: [JSON!]!) {

@@ -96,7 +96,7 @@ describe.each([
 
     await expect.poll(() => metrics.results.length, { timeout: 10_000 }).toBe(job.progress.totalSteps)
     const steps = metrics.results.map((result) => result.data!.jobMetrics.step)
-    expect(steps).toEqual(Array.from({ length: job.progress.totalSteps }, (_, i) => i + 1))
+    expect(steps).toEqual(Array.from({ length: job.progress.totalSteps! }, (_, i) => i + 1))
     expect(metrics.results.every((result) => result.data!.jobMetrics.name === 'trainLoss')).toBe(true)
 
     // The same points in batches, fewer results than points; validation points come once per epoch.

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startServer, type TestServer } from '../helpers/server.ts'
 import { barImagesCsv, learnableTextCsv, regressionCsv, tabularClassesCsv } from '../helpers/training-data.ts'
 import { createJob, logsOf, metricsOf, trainingRequest, uploadCsv, waitForJob } from '../helpers/training.ts'
+import type { CheckpointsReply, EvaluationReply } from '../helpers/replies.ts'
 
 let server: TestServer
 let textDataset: string
@@ -19,7 +20,7 @@ afterAll(() => server?.close())
 
 describe('training jobs', { timeout: 180_000 }, () => {
   it('reports the TensorFlow.js backend it chose on /readyz', async () => {
-    const response = await server.request('GET', '/readyz', { token: null })
+    const response = await server.request<{ trainer: unknown }>('GET', '/readyz', { token: null })
     expect(response.status).toBe(200)
     expect(response.body.data.trainer).toMatchObject({ mode: 'embedded', backend: { name: 'wasm', gpu: false } })
   })
@@ -41,13 +42,13 @@ describe('training jobs', { timeout: 180_000 }, () => {
     expect(job.time.estimatedRemainingTime).toBeNull()
     expect(job.cost.actualCost).toBeGreaterThan(0)
 
-    const evaluation = await server.request('GET', `/v1/training/jobs/${job.id}/evaluation`)
+    const evaluation = await server.request<EvaluationReply>('GET', `/v1/training/jobs/${job.id}/evaluation`)
     expect(evaluation.status, evaluation.text).toBe(200)
-    const result = evaluation.body.data.evaluation ?? evaluation.body.data
+    const result = evaluation.body.data.evaluation
     expect(result.metrics.accuracy).toBeGreaterThanOrEqual(0.9)
     expect(result.labels).toEqual(['food', 'sports', 'tech'])
     expect(result.confusionMatrix).toHaveLength(3)
-    expect(result.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0)).toBe(result.sampleCount)
+    expect(result.confusionMatrix!.flat().reduce((a: number, b: number) => a + b, 0)).toBe(result.sampleCount)
     expect(result.perClass).toHaveLength(3)
 
     const metrics = await metricsOf(server, job.id)
@@ -62,9 +63,9 @@ describe('training jobs', { timeout: 180_000 }, () => {
     expect(logs.some((log) => /backend: wasm/.test(log.message))).toBe(true)
     expect(logs.some((log) => log.metrics?.valLoss !== undefined)).toBe(true)
 
-    const checkpoints = await server.request('GET', `/v1/training/jobs/${job.id}/checkpoints`)
+    const checkpoints = await server.request<CheckpointsReply>('GET', `/v1/training/jobs/${job.id}/checkpoints`)
     expect(checkpoints.status).toBe(200)
-    const list = checkpoints.body.data.checkpoints as { isBest: boolean; step: number; sizeBytes: number }[]
+    const list = checkpoints.body.data.checkpoints
     expect(list.length).toBeGreaterThan(0)
     expect(list.filter((checkpoint) => checkpoint.isBest)).toHaveLength(1)
     expect(list[0].sizeBytes).toBeGreaterThan(0)
@@ -114,8 +115,7 @@ describe('training jobs', { timeout: 180_000 }, () => {
     const job = await waitForJob(server, created.id)
     expect(job.status, JSON.stringify(job.error)).toBe('completed')
     expect(job.metrics.valMae).toBeGreaterThan(0)
-    const evaluation = (await server.request('GET', `/v1/training/jobs/${job.id}/evaluation`)).body.data
-    const metrics = (evaluation.evaluation ?? evaluation).metrics
+    const { metrics } = (await server.request<EvaluationReply>('GET', `/v1/training/jobs/${job.id}/evaluation`)).body.data.evaluation
     // R² > 0 means better than the mean; this target is nearly linear, so far better.
     expect(metrics.r2).toBeGreaterThan(0.8)
     expect(metrics.rmse).toBeGreaterThan(0)
@@ -145,8 +145,8 @@ describe('training jobs', { timeout: 180_000 }, () => {
     for (const id of [a.id, b.id]) {
       const job = await waitForJob(server, id)
       expect(job.status, JSON.stringify(job.error)).toBe('completed')
-      const evaluation = (await server.request('GET', `/v1/training/jobs/${id}/evaluation`)).body.data
-      expect((evaluation.evaluation ?? evaluation).metrics.accuracy).toBeGreaterThanOrEqual(0.85)
+      const { evaluation } = (await server.request<EvaluationReply>('GET', `/v1/training/jobs/${id}/evaluation`)).body.data
+      expect(evaluation.metrics.accuracy).toBeGreaterThanOrEqual(0.85)
     }
   })
 
@@ -156,8 +156,8 @@ describe('training jobs', { timeout: 180_000 }, () => {
     const created = await createJob(server, trainingRequest(oneClass, { baseModel: 'text-cnn', task: 'text-classification' }))
     const job = await waitForJob(server, created.id)
     expect(job.status).toBe('failed')
-    expect(job.error.code).toBe('E1104')
-    expect(job.error.message).toMatch(/label/)
+    expect(job.error!.code).toBe('E1104')
+    expect(job.error!.message).toMatch(/label/)
     const errors = await logsOf(server, job.id, 'level=error')
     expect(errors.length).toBeGreaterThan(0)
     expect(errors.at(-1)!.message).toMatch(/label/)
@@ -182,13 +182,12 @@ describe('training jobs', { timeout: 180_000 }, () => {
     expect(mb.trainLoss.map((p) => p.value)).toEqual(ma.trainLoss.map((p) => p.value))
     expect(mb.valLoss.map((p) => p.value)).toEqual(ma.valLoss.map((p) => p.value))
     const evaluationOf = async (id: string) => {
-      const body = (await server.request('GET', `/v1/training/jobs/${id}/evaluation`)).body.data
-      return (body.evaluation ?? body).metrics
+      return (await server.request<EvaluationReply>('GET', `/v1/training/jobs/${id}/evaluation`)).body.data.evaluation.metrics
     }
     expect(await evaluationOf(b.id)).toEqual(await evaluationOf(a.id))
     // Each job keeps its own checkpoints (same steps, distinct rows).
     const checkpointIds = async (id: string) =>
-      ((await server.request('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints as { id: string }[]).map((c) => c.id)
+      (await server.request<CheckpointsReply>('GET', `/v1/training/jobs/${id}/checkpoints`)).body.data.checkpoints.map((c) => c.id)
     const [ca, cb] = [await checkpointIds(a.id), await checkpointIds(b.id)]
     expect(ca.length).toBeGreaterThan(0)
     expect(cb).toHaveLength(ca.length)

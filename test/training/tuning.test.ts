@@ -6,13 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { graphql } from '../gql/index.ts'
 import { startServer, tokens, type TestServer } from '../helpers/server.ts'
 import { tabularClassesCsv } from '../helpers/training-data.ts'
-import { logsOf, uploadCsv, type JobJson } from '../helpers/training.ts'
+import { logsOf, uploadCsv } from '../helpers/training.ts'
 import { createWsClient, tsubscribe } from '../helpers/ws.ts'
 import { createSampler } from '../../trainer/tuning/samplers.ts'
 import type { SearchSpace } from '../../src/domain/search-space.ts'
+import type { TrialView, TuningView } from '../../src/domain/tuning-view.ts'
+import type { JobListReply, JobReply, TuningReply } from '../helpers/replies.ts'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type TuningJson = any
+/** A tuning as GET /v1/training/tuning/:id answers it. */
+type TuningJson = TuningView
 
 let server: TestServer
 let dataset: string
@@ -36,13 +38,15 @@ function baseJob(hyperparameters: Record<string, unknown> = {}, datasetId = data
 }
 
 async function createTuning(body: Record<string, unknown>): Promise<TuningJson> {
-  const response = await server.request('POST', '/v1/training/tuning', { json: { objective: { metric: 'valAccuracy', direction: 'maximize' }, ...body } })
+  const response = await server.request<TuningReply>('POST', '/v1/training/tuning', {
+    json: { objective: { metric: 'valAccuracy', direction: 'maximize' }, ...body },
+  })
   expect(response.status, response.text).toBe(201)
   return response.body.data.tuning
 }
 
 async function getTuning(id: string): Promise<TuningJson> {
-  const response = await server.request('GET', `/v1/training/tuning/${id}`)
+  const response = await server.request<TuningReply>('GET', `/v1/training/tuning/${id}`)
   expect(response.status, response.text).toBe(200)
   return response.body.data.tuning
 }
@@ -59,29 +63,32 @@ async function waitForTuning(
     if (done(tuning)) return tuning
     if (Date.now() > deadline)
       throw new Error(
-        `tuning ${id} did not reach the expected state; last: ${JSON.stringify({ status: tuning.status, progress: tuning.progress, trials: tuning.trials.map((t: TuningJson) => t.status) })}`,
+        `tuning ${id} did not reach the expected state; last: ${JSON.stringify({ status: tuning.status, progress: tuning.progress, trials: tuning.trials.map((t) => t.status) })}`,
       )
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
 
 /** The most trials whose [startedAt, completedAt] intervals overlap at one moment. */
-function maxOverlap(trials: TuningJson[]): number {
+function maxOverlap(trials: TrialView[]): number {
   const edges = trials
     .filter((trial) => trial.startedAt && trial.completedAt)
     .flatMap((trial) => [
-      { at: Date.parse(trial.startedAt), delta: 1 },
-      { at: Date.parse(trial.completedAt), delta: -1 },
+      { at: Date.parse(trial.startedAt!), delta: 1 },
+      { at: Date.parse(trial.completedAt!), delta: -1 },
     ])
     // An end and a start at the same millisecond do not overlap.
     .sort((a, b) => a.at - b.at || a.delta - b.delta)
   let running = 0
   let most = 0
-  for (const edge of edges) most = Math.max(most, (running += edge.delta))
+  for (const edge of edges) {
+    running += edge.delta
+    most = Math.max(most, running)
+  }
   return most
 }
 
-const bestOf = (trials: TuningJson[]) => trials.filter((t) => t.status === 'completed').reduce((a, b) => (b.objectiveValue > a.objectiveValue ? b : a))
+const bestOf = (trials: TrialView[]) => trials.filter((t) => t.status === 'completed').reduce((a, b) => (b.objectiveValue! > a.objectiveValue! ? b : a))
 const keyOf = (parameters: Record<string, unknown>) => JSON.stringify(parameters)
 
 describe('tunings that run real trials', { timeout: 240_000 }, () => {
@@ -104,31 +111,31 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     const done = await waitForTuning(tuning.id)
     expect(done.status, JSON.stringify(done.error)).toBe('completed')
     expect(done.progress).toMatchObject({ completedTrials: 4, totalTrials: 4, percentage: 100, succeededTrials: 4, runningTrials: 0 })
-    expect(done.trials.map((t: TuningJson) => t.number)).toEqual([1, 2, 3, 4])
+    expect(done.trials.map((t) => t.number)).toEqual([1, 2, 3, 4])
     const product = [0.003, 0.03].flatMap((learningRate) => [8, 16].map((hiddenSize) => keyOf({ learningRate, hiddenSize })))
-    expect(done.trials.map((t: TuningJson) => keyOf(t.parameters)).sort()).toEqual(product.sort())
+    expect(done.trials.map((t) => keyOf(t.parameters)).sort()).toEqual(product.sort())
     expect(maxOverlap(done.trials)).toBeLessThanOrEqual(2)
     for (const trial of done.trials) {
       expect(trial).toMatchObject({ status: 'completed', statusReason: null, prunedAtStep: null })
       expect(trial.id).toMatch(/^trial-/)
-      expect(trial.intermediate.map((point: TuningJson) => point.epoch)).toEqual([1, 2])
-      expect(trial.objectiveValue).toBe(Math.max(...trial.intermediate.map((point: TuningJson) => point.value)))
-      expect(trial.metrics.valAccuracy).toBeGreaterThan(0)
+      expect(trial.intermediate.map((point) => point.epoch)).toEqual([1, 2])
+      expect(trial.objectiveValue).toBe(Math.max(...trial.intermediate.map((point) => point.value)))
+      expect(trial.metrics!.valAccuracy).toBeGreaterThan(0)
     }
     const best = bestOf(done.trials)
     expect(done.bestTrial).toMatchObject({ id: best.id, parameters: best.parameters, objectiveValue: best.objectiveValue })
 
     // Trials are ordinary jobs: listed, with the suggested hyperparameters, their own logs, and the objective as their checkpoint metric.
-    const listed = (await server.request('GET', '/v1/training/jobs?limit=100')).body.data.jobs as JobJson[]
+    const listed = (await server.request<JobListReply>('GET', '/v1/training/jobs?limit=100')).body.data.jobs
     for (const trial of done.trials) expect(listed.find((job) => job.id === trial.jobId)?.tuningId).toBe(tuning.id)
-    const job = (await server.request('GET', `/v1/training/jobs/${best.jobId}`)).body.data.job
+    const job = (await server.request<JobReply>('GET', `/v1/training/jobs/${best.jobId}`)).body.data.job
     expect(job).toMatchObject({
       status: 'completed',
       tuningId: tuning.id,
       hyperparameters: best.parameters,
       options: { earlyStoppingMetric: 'valAccuracy', seed: 3 },
     })
-    expect((await logsOf(server, best.jobId)).some((line) => /Epoch 2\/2/.test(line.message))).toBe(true)
+    expect((await logsOf(server, best.jobId!)).some((line) => /Epoch 2\/2/.test(line.message))).toBe(true)
 
     await live.waitForComplete(20_000)
     const results = live.results.map((result) => result.data!.tuningUpdated)
@@ -152,8 +159,8 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
         expect([16, 32]).toContain(trial.parameters.batchSize)
       }
     }
-    expect(doneA.trials.map((t: TuningJson) => t.parameters)).toEqual(doneB.trials.map((t: TuningJson) => t.parameters))
-    expect(new Set(doneA.trials.map((t: TuningJson) => keyOf(t.parameters))).size).toBe(3)
+    expect(doneA.trials.map((t) => t.parameters)).toEqual(doneB.trials.map((t) => t.parameters))
+    expect(new Set(doneA.trials.map((t) => keyOf(t.parameters))).size).toBe(3)
   })
 
   it('bayesian: honours maxTrials and parallelTrials; a warm start from it changes the first suggestion', async () => {
@@ -167,9 +174,9 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     const done = await waitForTuning(tuning.id)
     expect(done.status, JSON.stringify(done.error)).toBe('completed')
     expect(done.trials).toHaveLength(5)
-    expect(done.trials.every((t: TuningJson) => t.status === 'completed')).toBe(true)
+    expect(done.trials.every((t) => t.status === 'completed')).toBe(true)
     expect(maxOverlap(done.trials)).toBeLessThanOrEqual(2)
-    expect(done.bestTrial.id).toBe(bestOf(done.trials).id)
+    expect(done.bestTrial!.id).toBe(bestOf(done.trials).id)
 
     // Same seed, one trial each: without history the first trial is a random draw; with five observations it comes from the model.
     const strategy = { type: 'bayesian', maxTrials: 1, startupTrials: 2, seed: 99 }
@@ -206,24 +213,24 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     ])
     for (const done of await Promise.all([waitForTuning(median.id), waitForTuning(asha.id)])) {
       expect(done.status, JSON.stringify(done.error)).toBe('completed')
-      expect(done.trials.map((t: TuningJson) => t.parameters.learningRate)).toEqual(orderOf(seed))
+      expect(done.trials.map((t) => t.parameters.learningRate)).toEqual(orderOf(seed))
       const [first, ...bad] = done.trials
       expect(first.status).toBe('completed')
       expect(first.intermediate).toHaveLength(8)
-      expect(done.bestTrial.id).toBe(first.id)
+      expect(done.bestTrial!.id).toBe(first.id)
       expect(done.progress).toMatchObject({ succeededTrials: 1, prunedTrials: 3, completedTrials: 4, percentage: 100 })
       // Far behind the good trial after one epoch. The median rule stops every bad trial there; ASHA at its first
       // or second rung (with η = 2, the fourth trial ties for the top half of rung 0 and meets the good trial alone at rung 1).
-      const median = done.strategy.earlyStopping.type === 'median'
+      const median = done.strategy.earlyStopping!.type === 'median'
       for (const trial of bad) {
         expect(trial.status).toBe('pruned')
         expect(trial.prunedAtEpoch).toBe(median || trial.number < 4 ? 1 : 2)
         expect(trial.statusReason).toMatch(median ? /worse than the median/ : /At rung \d .* so it is pruned/)
-        const job = (await server.request('GET', `/v1/training/jobs/${trial.jobId}`)).body.data.job
+        const job = (await server.request<JobReply>('GET', `/v1/training/jobs/${trial.jobId}`)).body.data.job
         expect(job.status).toBe('cancelled')
         expect(trial.prunedAtStep).toBe(job.progress.step)
-        expect(trial.prunedAtStep).toBeLessThan(job.progress.totalSteps)
-        expect((await logsOf(server, trial.jobId)).some((line) => line.message.startsWith(`Pruned by tuning ${done.id}`))).toBe(true)
+        expect(trial.prunedAtStep).toBeLessThan(job.progress.totalSteps!)
+        expect((await logsOf(server, trial.jobId!)).some((line) => line.message.startsWith(`Pruned by tuning ${done.id}`))).toBe(true)
       }
     }
   })
@@ -257,12 +264,12 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     ])
     const allDone = await waitForTuning(all.id)
     expect(allDone.status).toBe('failed')
-    expect(allDone.error.code).toBe('E1106')
-    expect(allDone.error.message).toMatch(/No trial completed: 2 of 2 failed.*label/)
-    expect(allDone.trials.every((t: TuningJson) => t.status === 'failed' && /its job failed/.test(t.statusReason))).toBe(true)
+    expect(allDone.error!.code).toBe('E1106')
+    expect(allDone.error!.message).toMatch(/No trial completed: 2 of 2 failed.*label/)
+    expect(allDone.trials.every((t) => t.status === 'failed' && /its job failed/.test(t.statusReason!))).toBe(true)
     const earlyDone = await waitForTuning(early.id)
     expect(earlyDone.status).toBe('failed')
-    expect(earlyDone.error.message).toMatch(/1 trials failed \(strategy\.maxFailedTrials is 1\)/)
+    expect(earlyDone.error!.message).toMatch(/1 trials failed \(strategy\.maxFailedTrials is 1\)/)
     expect(earlyDone.trials).toHaveLength(1)
   })
 
@@ -274,7 +281,7 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
       strategy: { type: 'random', maxTrials: 3, parallelTrials: 1 },
     })
     const running = await waitForTuning(tuning.id, (t) => t.trials[0]?.status === 'running')
-    const stop = await server.request('POST', `/v1/training/tuning/${tuning.id}/stop`)
+    const stop = await server.request<TuningReply>('POST', `/v1/training/tuning/${tuning.id}/stop`)
     expect(stop.status, stop.text).toBe(200)
     expect(stop.body.message).toBe('调优任务停止中')
     expect(stop.body.data.tuning.status).toBe('stopping')
@@ -283,7 +290,7 @@ describe('tunings that run real trials', { timeout: 240_000 }, () => {
     expect(done.endReason).toBe('stopped by the user')
     expect(done.trials).toHaveLength(1)
     expect(done.trials[0]).toMatchObject({ id: running.trials[0].id, status: 'cancelled', statusReason: 'the user stopped the tuning' })
-    const job = (await server.request('GET', `/v1/training/jobs/${done.trials[0].jobId}`)).body.data.job
+    const job = (await server.request<JobReply>('GET', `/v1/training/jobs/${done.trials[0].jobId}`)).body.data.job
     expect(job.status).toBe('cancelled')
   })
 })

@@ -177,7 +177,11 @@ describe('the lifecycle operations', () => {
     expect(await database.db.jobLog.findMany({ where: { jobId: running }, select: { message: true } })).toEqual([{ message: 'pruned' }])
     expect(await lifecycle.requestStop(running)).toMatchObject({ moved: true, changed: false, job: { status: 'stopping' } })
     const ended = await jobIn('failed')
-    expect(await lifecycle.requestStop(ended)).toEqual({ moved: false, status: 'failed', message: `Job ${ended} has already ended (failed); there is nothing to stop` })
+    expect(await lifecycle.requestStop(ended)).toEqual({
+      moved: false,
+      status: 'failed',
+      message: `Job ${ended} has already ended (failed); there is nothing to stop`,
+    })
   })
 
   it('finish ends a stopping job cancelled but never a running one, and requeue never takes a stopping job back to the queue', async () => {
@@ -216,7 +220,11 @@ describe('endStateOf', () => {
 
   it('cancels a stopped run, fails a timed-out one, and retries a failure only while retries are left and the input is not at fault', () => {
     expect(endStateOf({ kind: 'stopped', step: 5 }, 'stop', 3)).toEqual({ status: 'cancelled', why: 'stopped', step: 5 })
-    expect(endStateOf({ kind: 'failed', message: 'gone', badInput: false }, 'stop', 3)).toEqual({ status: 'cancelled', why: 'ended-while-stopping', message: 'gone' })
+    expect(endStateOf({ kind: 'failed', message: 'gone', badInput: false }, 'stop', 3)).toEqual({
+      status: 'cancelled',
+      why: 'ended-while-stopping',
+      message: 'gone',
+    })
     expect(endStateOf({ kind: 'timeout', step: 7 }, 'timeout', 3)).toEqual({ status: 'failed', why: 'timeout', step: 7 })
     expect(endStateOf({ kind: 'failed', message: 'oom', badInput: false }, null, 1)).toEqual({ status: 'pending', why: 'retry', message: 'oom' })
     expect(endStateOf({ kind: 'failed', message: 'oom', badInput: false }, null, 0)).toEqual({ status: 'failed', why: 'error', message: 'oom' })

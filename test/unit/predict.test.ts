@@ -151,7 +151,7 @@ function expectSameClasses(predictions: Prediction[], own: number[][], labels: s
   expect(predicted).toHaveLength(own.length)
   predicted.forEach((prediction, r) => {
     expect(Object.keys(prediction.probabilities)).toEqual(labels)
-    labels.forEach((label, c) => expect(Math.abs(prediction.probabilities[label] - own[r][c]), `row ${r} class ${label}`).toBeLessThan(1e-6))
+    for (const [c, label] of labels.entries()) expect(Math.abs(prediction.probabilities[label] - own[r][c]), `row ${r} class ${label}`).toBeLessThan(1e-6)
     const argmax = own[r].indexOf(Math.max(...own[r]))
     expect(prediction.index).toBe(argmax)
     expect(prediction.label).toBe(labels[argmax])
@@ -272,7 +272,7 @@ describe('predictions', () => {
     const predicted = regressionValues(result.predictions)
     const target = prices.preprocessing.kind === 'tabular' ? prices.preprocessing.target! : null
     const own = (await ownOutputs(prices, inputs)).map(([v]) => v * target!.std + target!.mean)
-    predicted.forEach((value, r) => expect(Math.abs(value - own[r])).toBeLessThan(1e-3))
+    for (const [r, value] of predicted.entries()) expect(Math.abs(value - own[r])).toBeLessThan(1e-3)
     const meanError = predicted.reduce((sum, value, r) => sum + Math.abs(value - (fresh[r].price as number)), 0) / fresh.length
     // The prices spread with a standard deviation near 60.
     expect(meanError).toBeLessThan(5)

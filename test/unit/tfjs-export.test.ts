@@ -95,7 +95,7 @@ function rawInput(document: PreprocessingDocument, rows: Row[]): { values: Float
   rows.forEach((row, r) => {
     const x = values.subarray(r * width, (r + 1) * width)
     if (pre.kind === 'image') {
-      pre.pixelColumns.forEach((column, i) => (x[i] = isMissing(row[column]) ? 0 : Number(row[column])))
+      for (const [i, column] of pre.pixelColumns.entries()) x[i] = isMissing(row[column]) ? 0 : Number(row[column])
       return
     }
     for (const slot of document.featureLayout!) {

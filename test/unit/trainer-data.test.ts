@@ -150,7 +150,7 @@ describe('prepareData: text classification', () => {
     expect((data.preprocessing as TextPreprocessing).textColumn).toBe('body')
     expect((data.preprocessing as TextPreprocessing).labels).toEqual(['1', '2', '10'])
     expect(data.numClasses).toBe(3)
-    data.train.rows.forEach((row, k) => expect(['1', '2', '10'][data.train.y[k]]).toBe(String(rows[row].stars)))
+    for (const [k, row] of data.train.rows.entries()) expect(['1', '2', '10'][data.train.y[k]]).toBe(String(rows[row].stars))
   })
 
   it('reuses a fitted preprocessing unchanged and encodes raw inputs the same way', () => {
@@ -307,7 +307,7 @@ describe('prepareData: tabular', () => {
     const std = Math.sqrt(train.reduce((a, b) => a + (b - mean) ** 2, 0) / train.length)
     expect(tabular.target?.mean).toBeCloseTo(mean, 9)
     expect(tabular.target?.std).toBeCloseTo(std, 9)
-    data.test.rows.forEach((row, k) => expect(data.test.y[k]).toBeCloseTo((100 + 5 * row - mean) / std, 5))
+    for (const [k, row] of data.test.rows.entries()) expect(data.test.y[k]).toBeCloseTo((100 + 5 * row - mean) / std, 5)
     const yTrain = Array.from(data.train.y)
     expect(yTrain.reduce((a, b) => a + b, 0) / yTrain.length).toBeCloseTo(0, 5)
   })
@@ -345,7 +345,7 @@ function mnistRows(count: number, labelFirst: boolean): { rows: Row[]; columns: 
   const columns = labelFirst ? ['label', ...pixels] : [...pixels, 'label']
   const rows = Array.from({ length: count }, (_, r) => {
     const row: Row = { label: r % 10 }
-    pixels.forEach((name, i) => (row[name] = (i + r) % 256))
+    for (const [i, name] of pixels.entries()) row[name] = (i + r) % 256
     return row
   })
   return { rows, columns }
@@ -503,7 +503,7 @@ describe('loadRows', () => {
       { text: 'b', label: 2, extra: true },
     ]
     expect(await loadRows(write('a.json', JSON.stringify(rows)), 'json')).toEqual(rows)
-    const table = await loadTable(write('b.json', rows.map((row) => JSON.stringify(row)).join('\n') + '\n\n'), 'json')
+    const table = await loadTable(write('b.json', `${rows.map((row) => JSON.stringify(row)).join('\n')}\n\n`), 'json')
     expect(table.rows).toEqual(rows)
     expect(table.columns).toEqual(['text', 'label', 'extra'])
   })

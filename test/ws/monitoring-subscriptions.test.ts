@@ -24,6 +24,7 @@ import {
   type Topic,
 } from '../../src/events/index.ts'
 import type { Principal } from '../../src/services/auth.ts'
+import type { JobReply } from '../helpers/replies.ts'
 
 const SubJobMetrics = graphql(`
   subscription SubJobMetrics($id: ID!, $names: [String!]) {
@@ -98,8 +99,7 @@ async function openEvents(server: TestServer, path: string, token: string = toke
     let buffer = ''
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       buffer += decoder.decode(chunk, { stream: true })
-      let end: number
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
+      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, end)
         buffer = buffer.slice(end + 2)
         const fields = new Map<string, string>()
@@ -160,9 +160,9 @@ describe.each([
   const publish = <T>(topic: Topic<T>, event: NoInfer<T>) => server.app.bus.publish(topic, event)
 
   async function createJob(name = 'live'): Promise<JobView> {
-    const response = await server.request('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name }) })
+    const response = await server.request<{ job: JobView }>('POST', '/v1/training/jobs', { json: jobRequest(datasetId, { name }) })
     expect(response.status, response.text).toBe(201)
-    return response.body.data.job as JobView
+    return response.body.data.job
   }
 
   const publishPoints = (jobId: string, points: MetricPointView[]) =>
@@ -368,7 +368,7 @@ describe.each([
         if (!stopped) await other.close()
       })
       const dataset = await createDataset(other)
-      const created = await other.request('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
+      const created = await other.request<JobReply>('POST', '/v1/training/jobs', { json: jobRequest(dataset) })
       const stream = await openEvents(other, `/v1/training/jobs/${created.body.data.job.id}/events`)
       await stream.received(1)
 

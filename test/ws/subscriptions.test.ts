@@ -17,6 +17,7 @@ import { topics, type JobUpdatedEvent, type Topic } from '../../src/events/index
 import { createJobLifecycle } from '../../src/core/job-lifecycle.ts'
 import { createMemoryEventBus } from '../../src/infra/event-bus.ts'
 import type { Db } from '../../src/infra/db.ts'
+import type { StopReply } from '../helpers/replies.ts'
 
 /** Claims the next job as another trainer process would (its job.updated event stays on a bus of its own). */
 const claimNextJob = (db: Db, workerId: string, available: ReadonlyMap<string, number>) =>
@@ -52,13 +53,13 @@ type JobView = JobUpdatedEvent['job']
 
 /** Creates a pending job through REST and returns its view (the same JSON the events carry). */
 async function createJob(server: TestServer, datasetId: string, token: string = tokens.alice, overrides: Record<string, unknown> = {}): Promise<JobView> {
-  const response = await server.request('POST', '/v1/training/jobs', { token, json: jobRequest(datasetId, overrides) })
+  const response = await server.request<{ job: JobView }>('POST', '/v1/training/jobs', { token, json: jobRequest(datasetId, overrides) })
   expect(response.status, response.text).toBe(201)
-  return response.body.data.job as JobView
+  return response.body.data.job
 }
 
 async function stopJob(server: TestServer, id: string, token: string = tokens.alice) {
-  const response = await server.request('POST', `/v1/training/jobs/${id}/stop`, { token })
+  const response = await server.request<StopReply>('POST', `/v1/training/jobs/${id}/stop`, { token })
   expect(response.status, response.text).toBe(200)
   return response.body.data.job as { id: string; status: string; stoppedAt: string }
 }

@@ -23,11 +23,8 @@ export interface SplitRequest {
   seed: number
 }
 
-const enum Part {
-  Train = 0,
-  Validation = 1,
-  Test = 2,
-}
+/** Which split a position goes to: the index of its list in SplitPositions order (train, validation, test). */
+const Part = { Train: 0, Validation: 1, Test: 2 } as const
 
 /** Splits positions 0 … count-1; same request, same answer. */
 export function splitPositions(request: SplitRequest): SplitPositions {

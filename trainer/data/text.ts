@@ -23,7 +23,7 @@ const cjkPattern = new RegExp(
   'gu',
 )
 // Without per-character CJK tokens every letter run is a word.
-const wordPattern = new RegExp(String.raw`[^\p{P}\p{S}\p{Z}\p{C}\s]+(?:['’][^\p{P}\p{S}\p{Z}\p{C}\s]+)*|\S`, 'gu')
+const wordPattern = /[^\p{P}\p{S}\p{Z}\p{C}\s]+(?:['’][^\p{P}\p{S}\p{Z}\p{C}\s]+)*|\S/gu
 
 /** Tokens of `text`: CJK characters one by one, words (with inner apostrophes) whole, each punctuation mark alone. */
 export function tokenize(text: string, tokenizer: TokenizerSettings = defaultTokenizer): string[] {

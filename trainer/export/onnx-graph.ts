@@ -49,9 +49,14 @@ export interface ModelParts {
   metadata: Record<string, string>
 }
 
+/** A node as the builder keeps it: its inputs and outputs always listed. */
+type GraphNode = onnx.INodeProto & { input: string[]; output: string[] }
+/** A stored tensor as the builder keeps it: always named. */
+type Initializer = onnx.ITensorProto & { name: string }
+
 export class GraphBuilder {
-  private nodes: onnx.INodeProto[] = []
-  private readonly initializers: onnx.ITensorProto[] = []
+  private nodes: GraphNode[] = []
+  private readonly initializers: Initializer[] = []
   private readonly names = new Set<string>()
   private readonly constants = new Map<string, string>()
 
@@ -147,15 +152,15 @@ export class GraphBuilder {
 
   /** Makes `name` available under the reserved `graphName`: renames the node output, or copies a graph input. */
   expose(name: string, graphName: string): void {
-    const producer = this.nodes.find((node) => node.output!.includes(name))
+    const producer = this.nodes.find((node) => node.output.includes(name))
     if (producer == null) {
       this.nodes.push({ opType: 'Identity', input: [name], output: [graphName], name: graphName, domain: '' })
       return
     }
     const rename = (names: string[]) => names.map((n) => (n === name ? graphName : n))
     for (const node of this.nodes) {
-      node.input = rename(node.input!)
-      node.output = rename(node.output!)
+      node.input = rename(node.input)
+      node.output = rename(node.output)
     }
   }
 
@@ -181,17 +186,17 @@ export class GraphBuilder {
     return proto.ModelProto.encode(model).finish()
   }
 
-  private live(outputs: string[]): { nodes: onnx.INodeProto[]; initializers: onnx.ITensorProto[] } {
+  private live(outputs: string[]): { nodes: GraphNode[]; initializers: Initializer[] } {
     const needed = new Set(outputs)
-    const nodes: onnx.INodeProto[] = []
+    const nodes: GraphNode[] = []
     // Nodes were added in topological order, so one backward sweep finds every needed one.
     for (let i = this.nodes.length - 1; i >= 0; i--) {
       const node = this.nodes[i]
-      if (!node.output!.some((name) => needed.has(name))) continue
+      if (!node.output.some((name) => needed.has(name))) continue
       nodes.push(node)
-      for (const input of node.input!) needed.add(input)
+      for (const input of node.input) needed.add(input)
     }
-    return { nodes: nodes.reverse(), initializers: this.initializers.filter((t) => needed.has(t.name!)) }
+    return { nodes: nodes.reverse(), initializers: this.initializers.filter((t) => needed.has(t.name)) }
   }
 
   private tensor(hint: string, dataType: number, dims: number[], rawData: Uint8Array): string {

@@ -74,7 +74,9 @@ function encodedFeatures(ctx: ConversionContext, blocks: Block[], standardized: 
       run.end++
     } else {
       closeRun()
-      parts.push(oneHot.get(block)!)
+      const encoded = oneHot.get(block)
+      if (encoded === undefined) throw new Error(`ONNX export: categorical column "${block.feature.column}" has no one-hot encoding`)
+      parts.push(encoded)
     }
   }
   closeRun()

@@ -100,7 +100,10 @@ function absorb(fold: Fold | undefined, x: string, w: Float32Array, units: numbe
   if (fold?.kind === 'scale') return { x: fold.input, weights: w.map((v) => v * fold.factor) }
   if (fold?.kind === 'permutation') {
     const permuted = new Float32Array(w.length)
-    fold.order.forEach((row, j) => permuted.set(w.subarray(row * units, (row + 1) * units), j * units))
+    for (let j = 0; j < fold.order.length; j++) {
+      const row = fold.order[j]
+      permuted.set(w.subarray(row * units, (row + 1) * units), j * units)
+    }
     return { x: fold.input, weights: permuted }
   }
   return { x, weights: w }

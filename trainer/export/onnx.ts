@@ -98,6 +98,12 @@ function convertModel(ctx: ConversionContext, model: tfl.LayersModel, input: Val
   const values = new Map<number, Value>([[model.inputs[0].id, input]])
   const outputId = model.outputs[0].id
   let rescaled = false
+  // Layers run deepest first, so every tensor a layer reads was converted before it.
+  const convertedValue = (id: number): Value => {
+    const value = values.get(id)
+    if (value === undefined) throw new Error(`ONNX export of model "${model.name}": tensor ${id} was not converted before a layer read it`)
+    return value
+  }
   const depths = Object.keys(model.nodesByDepth)
     .map(Number)
     .sort((a, b) => b - a)
@@ -106,14 +112,14 @@ function convertModel(ctx: ConversionContext, model: tfl.LayersModel, input: Val
       const layer = node.outboundLayer
       const className = layer.getClassName()
       if (className === 'InputLayer') continue
-      const inputs = node.inputTensors.map((t) => values.get(t.id)!)
+      const inputs = node.inputTensors.map((t) => convertedValue(t.id))
       const [output] = node.outputTensors
       const foldRescale = rescale != null && ctx.folds.scales && output.id === outputId && className === 'Dense' && configOf(layer).activation === 'linear'
       values.set(output.id, mappings[className].convert(ctx, layer, inputs, output.shape.slice(1) as number[], foldRescale ? rescale : undefined))
       rescaled ||= foldRescale
     }
   }
-  const result = channelsLast(ctx, values.get(outputId)!).name
+  const result = channelsLast(ctx, convertedValue(outputId)).name
   if (rescale == null || rescaled) return result
   const g = ctx.graph
   return g.op('Add', [g.op('Mul', [result, g.scalar(rescale.scale)], {}, 'original_units'), g.scalar(rescale.shift)], {}, 'original_units')

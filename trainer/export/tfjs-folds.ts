@@ -38,7 +38,7 @@ export function foldPreprocessing(model: tfl.LayersModel, preprocessing: Preproc
   }
   if (preprocessing.kind === 'image' && preprocessing.scale !== 1) {
     const layer = firstLinearLayer(model, VALUE_PRESERVING, ['Dense', 'Conv1D', 'Conv2D'], `the pixel scale (1/${preprocessing.scale})`)
-    const kernel = weights.get(weightName(layer, 0))!
+    const kernel = savedWeight(layer, 0, weights)
     for (let i = 0; i < kernel.length; i++) kernel[i] = kernel[i] / preprocessing.scale
   }
   if (preprocessing.kind === 'tabular' && preprocessing.target !== null) {
@@ -119,10 +119,18 @@ function outputDense(model: tfl.LayersModel): Layer {
 
 function denseWeights(layer: Layer, weights: Map<string, Float32Array>, what: string): { kernel: Float32Array; bias: Float32Array } {
   if (layer.weights.length !== 2) throw new TfjsExportError(`cannot fold ${what} into layer "${layer.name}": it has no bias`)
-  return { kernel: weights.get(weightName(layer, 0))!, bias: weights.get(weightName(layer, 1))! }
+  return { kernel: savedWeight(layer, 0, weights), bias: savedWeight(layer, 1, weights) }
 }
 
 /** The manifest name of a layer's weight: Dense and convolutions create the kernel first, then the bias. */
 function weightName(layer: Layer, index: number): string {
   return layer.weights[index].originalName
+}
+
+/** The saved values of a layer's weight (see weightName). */
+function savedWeight(layer: Layer, index: number, weights: Map<string, Float32Array>): Float32Array {
+  const name = weightName(layer, index)
+  const values = weights.get(name)
+  if (values === undefined) throw new Error(`TF.js export: the saved weights have no "${name}" for layer "${layer.name}"`)
+  return values
 }

@@ -43,16 +43,23 @@ function sequentialWithout(layers: LayerJson[]): LayerJson[] {
 /** Functional models: every reference to a removed layer's output points at that layer's own input instead. */
 function functionalWithout(topology: TopologyJson): LayerJson[] {
   const removed = new Map<string, LayerJson>()
-  for (const layer of topology.config.layers) if (INFERENCE_NO_OPS.has(layer.class_name)) removed.set(layer.name!, layer)
+  for (const layer of topology.config.layers) {
+    if (!INFERENCE_NO_OPS.has(layer.class_name)) continue
+    // Functional layers are referenced by name, so each one has a name.
+    if (layer.name === undefined) throw new Error(`TF.js export: a ${layer.class_name} layer of model "${topology.config.name}" has no name`)
+    removed.set(layer.name, layer)
+  }
   const source = (ref: TensorRef): TensorRef => {
     let [name, node, tensor, ...rest] = ref
     // A removed layer has one input and one output: its node's only input is what it passed on.
     for (let layer = removed.get(name); layer !== undefined; layer = removed.get(name)) {
-      ;[name, node, tensor] = layer.inbound_nodes![node][0]
+      const inputs = layer.inbound_nodes?.[node]
+      if (inputs === undefined) throw new Error(`TF.js export: layer "${name}" of model "${topology.config.name}" has no inbound node ${node}`)
+      ;[name, node, tensor] = inputs[0]
     }
     return [name, node, tensor, ...rest]
   }
-  const kept = topology.config.layers.filter((layer) => !removed.has(layer.name!))
+  const kept = topology.config.layers.filter((layer) => layer.name === undefined || !removed.has(layer.name))
   for (const layer of kept) layer.inbound_nodes = layer.inbound_nodes?.map((inputs) => inputs.map(source))
   topology.config.output_layers = topology.config.output_layers?.map(source)
   return kept

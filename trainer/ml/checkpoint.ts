@@ -138,9 +138,10 @@ export async function listCheckpoints(checkpointDir: string): Promise<{ id: stri
     return []
   }
   return names
-    .map((name) => ({ name, match: /^ckpt-(\d+)$/.exec(name) }))
-    .filter((entry) => entry.match != null)
-    .map(({ name, match }) => ({ id: name, step: Number(match![1]), dir: join(checkpointDir, name) }))
+    .flatMap((name) => {
+      const match = /^ckpt-(\d+)$/.exec(name)
+      return match === null ? [] : [{ id: name, step: Number(match[1]), dir: join(checkpointDir, name) }]
+    })
     .sort((a, b) => a.step - b.step)
 }
 

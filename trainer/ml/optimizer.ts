@@ -95,8 +95,8 @@ export class AdamW {
       const b2 = tf.scalar(this.beta2)
       const oneMinusB1 = tf.scalar(1 - this.beta1)
       const oneMinusB2 = tf.scalar(1 - this.beta2)
-      const stepSize = tf.scalar(learningRate / (1 - Math.pow(this.beta1, t)))
-      const sqrtBias2 = tf.scalar(Math.sqrt(1 - Math.pow(this.beta2, t)))
+      const stepSize = tf.scalar(learningRate / (1 - this.beta1 ** t))
+      const sqrtBias2 = tf.scalar(Math.sqrt(1 - this.beta2 ** t))
       const eps = tf.scalar(this.epsilon)
       const decayFactor = tf.scalar(1 - learningRate * this.weightDecay)
       used.forEach((g, i) => {

@@ -31,6 +31,6 @@ export function learningRateAt(step: number, { base, warmupSteps, totalSteps, sc
     case 'cosine':
       return base * 0.5 * (1 + Math.cos(Math.PI * progress))
     case 'exponential':
-      return base * Math.pow(EXPONENTIAL_FINAL_FRACTION, progress)
+      return base * EXPONENTIAL_FINAL_FRACTION ** progress
   }
 }

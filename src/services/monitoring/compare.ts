@@ -5,6 +5,7 @@ import { InvalidInputError, NotFoundError, type FieldProblem } from '../../error
 import type { JobView } from '../../domain/views.ts'
 import type { Principal } from '../auth.ts'
 import type { JobService } from '../jobs.ts'
+import { evaluationMetricsOf } from '../../domain/json-columns.ts'
 
 export const compareRange = { min: 2, max: 20 }
 
@@ -99,7 +100,7 @@ export function createComparison(deps: { db: Db; jobs: JobService }) {
       }
       const views = found as JobView[]
       const evaluations = await db.evaluation.findMany({ where: { jobId: { in: [...ids] } }, select: { jobId: true, metrics: true } })
-      const testMetrics = new Map(evaluations.map((row) => [row.jobId, row.metrics as Record<string, number>]))
+      const testMetrics = new Map(evaluations.map((row) => [row.jobId, evaluationMetricsOf(row)]))
       const compared = views.map((job): ComparedJob => {
         const { startedAt, completedAt } = job.time
         return {

@@ -41,7 +41,12 @@ export function createFeed(deps: { db: Db; live: LiveViews; jobs: JobService }) 
    * Access and filters are checked before it resolves (E1101, E1108);
    * returning the iterator (or aborting `signal`) releases the bus.
    */
-  async function watch(principal: Principal, jobId: string, options: WatchOptions, params: ParamNames<'names'> = {}): Promise<AsyncIterableIterator<MonitorEvent>> {
+  async function watch(
+    principal: Principal,
+    jobId: string,
+    options: WatchOptions,
+    params: ParamNames<'names'> = {},
+  ): Promise<AsyncIterableIterator<MonitorEvent>> {
     const job = await jobs.get(principal, jobId)
     const names = options.metrics && options.names ? new Set(await checkMetricNames(db, job, options.names, params.names ?? 'names')) : undefined
     const minSeverity = logSeverity[options.minLevel ?? 'info']

@@ -5,6 +5,7 @@ import { logSeverity, type JobLogView, type LogLevel } from '../../events/index.
 import type { Principal } from '../auth.ts'
 import type { JobService } from '../jobs.ts'
 import { checkIntRange, type ParamNames } from './inputs.ts'
+import { logMetricsOf } from '../../domain/json-columns.ts'
 
 export const logLimit = { default: 100, max: 1000 }
 
@@ -72,14 +73,17 @@ export function createLogReads(deps: { db: Db; jobs: JobService }) {
       const last = page.at(-1)
       const hasMore = rows.length > limit
       return {
-        logs: page.map((row) => ({
-          timestamp: row.timestamp.toISOString(),
-          level: row.level as LogLevel,
-          message: row.message,
-          step: row.step,
-          epoch: row.epoch,
-          ...(row.metrics !== null ? { metrics: row.metrics as Record<string, number> } : {}),
-        })),
+        logs: page.map((row) => {
+          const metrics = logMetricsOf(row)
+          return {
+            timestamp: row.timestamp.toISOString(),
+            level: row.level as LogLevel,
+            message: row.message,
+            step: row.step,
+            epoch: row.epoch,
+            ...(metrics !== null ? { metrics } : {}),
+          }
+        }),
         hasMore,
         nextStartTime: hasMore ? rows[limit].timestamp.toISOString() : null,
         nextCursor: hasMore && last ? encodeCursor(last.timestamp, last.id) : null,

@@ -4,6 +4,7 @@ import { DomainError, ErrorCodes } from '../../errors/index.ts'
 import type { JobView } from '../../domain/views.ts'
 import type { Principal } from '../auth.ts'
 import type { JobService } from '../jobs.ts'
+import { checkpointMetricsOf, evaluationOf } from '../../domain/json-columns.ts'
 
 export interface CheckpointView {
   id: string
@@ -77,10 +78,7 @@ export function createResultReads(deps: { db: Db; jobs: JobService }) {
         checkpointId: row.checkpointId,
         split: row.split,
         sampleCount: row.sampleCount,
-        metrics: row.metrics as Record<string, number>,
-        perClass: (row.perClass as PerClassMetrics[] | null) ?? null,
-        confusionMatrix: (row.confusionMatrix as number[][] | null) ?? null,
-        labels: (row.labels as string[] | null) ?? null,
+        ...evaluationOf<PerClassMetrics>(row),
         createdAt: row.createdAt.toISOString(),
       },
     }
@@ -96,7 +94,7 @@ export function createResultReads(deps: { db: Db; jobs: JobService }) {
         step: row.step,
         epoch: row.epoch,
         sizeBytes: Number(row.sizeBytes),
-        metrics: (row.metrics as Record<string, number> | null) ?? null,
+        metrics: checkpointMetricsOf(row),
         isBest: row.isBest,
         createdAt: row.createdAt.toISOString(),
       }))

@@ -4,10 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core'
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm'
 
-/** What tfjs hands a kernelFunc; `backend` is the wasm backend for every kernel registered here. */
+/** What tfjs hands a kernelFunc; `backend` is the wasm backend for every kernel registered here (see wasmBackend). */
 export interface KernelArgs {
   inputs: tf.NamedTensorInfoMap
-  backend: {}
+  backend: unknown
   attrs?: tf.NamedAttrMap
 }
 
@@ -40,7 +40,9 @@ export function heapF32(backend: BackendWasm): Float32Array {
 
 /** Element offset of a 4-byte tensor in the heap views returned by heapF32. */
 export function offsetOf(backend: BackendWasm, info: tf.TensorInfo): number {
-  return backend.dataIdMap.get(info.dataId)!.memoryOffset >>> 2
+  const data = backend.dataIdMap.get(info.dataId)
+  if (data === undefined) throw new Error('wasm kernel: the tensor has no data on the wasm backend (disposed, or made by another backend)')
+  return data.memoryOffset >>> 2
 }
 
 /** Float32 or int32 data of a tensor, read in place from the heap. */

@@ -6,7 +6,7 @@
 // on wasm. Broadcasting ops instead have reduce-sum gradients.
 import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
-import { onlyTensor, type LayerArgs } from './masking.ts'
+import { builtWeight, onlyTensor, type LayerArgs } from './masking.ts'
 
 export interface LayerNormArgs extends NonNullable<LayerArgs> {
   epsilon?: number
@@ -44,7 +44,7 @@ export class LayerNorm extends tfl.layers.Layer {
       const centered = tf.sub(x, tf.mean(x, axis, true))
       const variance = tf.mean(tf.square(centered), axis, true)
       const normalized = tf.mul(centered, tf.rsqrt(tf.add(variance, this.epsilon)))
-      return tf.add(tf.mul(normalized, this.gamma!.read()), this.beta!.read())
+      return tf.add(tf.mul(normalized, builtWeight(this.gamma, 'LayerNorm').read()), builtWeight(this.beta, 'LayerNorm').read())
     })
   }
 

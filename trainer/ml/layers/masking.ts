@@ -14,6 +14,12 @@ export function onlyTensor(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return inputs[0]
 }
 
+/** A weight that `build` adds: throws, naming the layer, when the layer is called before it was built. */
+export function builtWeight(weight: tfl.LayerVariable | null, layer: string): tfl.LayerVariable {
+  if (weight === null) throw new Error(`${layer}: the layer has not been built`)
+  return weight
+}
+
 /** The two tensors of a [values, mask] layer call. */
 export function valuesAndMask(inputs: tf.Tensor | tf.Tensor[], layer: string): [tf.Tensor, tf.Tensor] {
   if (!Array.isArray(inputs) || inputs.length !== 2) throw new Error(`${layer} expects [values, mask] as inputs`)

@@ -1,7 +1,7 @@
 // Learned absolute position embeddings added to token embeddings (BERT style).
 import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
-import { onlyTensor, type LayerArgs } from './masking.ts'
+import { builtWeight, onlyTensor, type LayerArgs } from './masking.ts'
 
 export interface PositionEmbeddingArgs extends NonNullable<LayerArgs> {
   /** Longest sequence the layer accepts (the table's rows). */
@@ -43,7 +43,7 @@ export class PositionEmbedding extends tfl.layers.Layer {
       if (length > this.maxLength) {
         throw new Error(`PositionEmbedding: sequence of ${length} is longer than maxLength ${this.maxLength}`)
       }
-      const table = this.embeddings!.read()
+      const table = builtWeight(this.embeddings, 'PositionEmbedding').read()
       const positions = length === this.maxLength ? table : tf.slice(table, [0, 0], [length, dim])
       return tf.add(x, positions)
     })

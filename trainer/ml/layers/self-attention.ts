@@ -3,7 +3,7 @@
 // a single matmul; an output projection mixes the heads.
 import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
-import { valuesAndMask, type LayerArgs } from './masking.ts'
+import { builtWeight, valuesAndMask, type LayerArgs } from './masking.ts'
 
 export interface MultiHeadSelfAttentionArgs extends NonNullable<LayerArgs> {
   numHeads: number
@@ -53,7 +53,8 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
       const heads = this.numHeads
       const headDim = dim / heads
       const flat = tf.reshape(x, [batch * length, dim])
-      const qkv = tf.add(tf.matMul(flat, this.qkvKernel!.read()), this.qkvBias!.read())
+      const layer = 'MultiHeadSelfAttention'
+      const qkv = tf.add(tf.matMul(flat, builtWeight(this.qkvKernel, layer).read()), builtWeight(this.qkvBias, layer).read())
       // [batch·length, dim] → [batch·heads, length, headDim]
       const split = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [batch, length, heads, headDim]), [0, 2, 1, 3]), [batch * heads, length, headDim])
       const [q, k, v] = tf.split(qkv, 3, 1).map(split)
@@ -64,7 +65,7 @@ export class MultiHeadSelfAttention extends tfl.layers.Layer {
       const weights = tf.reshape(tf.softmax(masked), [batch * heads, length, length])
       const context = tf.matMul(weights, v)
       const merged = tf.reshape(tf.transpose(tf.reshape(context, [batch, heads, length, headDim]), [0, 2, 1, 3]), [batch * length, dim])
-      const out = tf.add(tf.matMul(merged, this.outputKernel!.read()), this.outputBias!.read())
+      const out = tf.add(tf.matMul(merged, builtWeight(this.outputKernel, layer).read()), builtWeight(this.outputBias, layer).read())
       return tf.reshape(out, [batch, length, dim])
     })
   }

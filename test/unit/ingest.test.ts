@@ -5,7 +5,7 @@ import zlib from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parquetWriteFile } from 'hyparquet-writer'
 import type { ColumnSource } from 'hyparquet-writer'
-import { analyzeFile, checkDeclaredSchema, type DatasetFormat, type FileAnalysis } from '../../src/services/dataset-ingest.ts'
+import { analyzeFile, checkDeclaredSchema, type DatasetFormat, type FileAnalysis } from '../../src/ingest/index.ts'
 import { InvalidInputError } from '../../src/errors/index.ts'
 
 let dir: string
