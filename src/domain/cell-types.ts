@@ -1,5 +1,5 @@
 // How dataset values are typed, shared by the upload analysis
-// (src/services/dataset-ingest.ts) and the trainer's loader
+// (src/ingest/) and the trainer's loader
 // (trainer/data/load.ts), so a column trains as the type the upload reported.
 
 /** The formats a stored dataset has. */

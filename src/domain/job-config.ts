@@ -1,7 +1,10 @@
 // The configuration of a training job, as the spec's §1.1 request carries
 // it, with every field checked. Templates (§6) reuse the same groups.
 // Schemas carry no defaults: templates store what the user wrote; defaults
-// are applied once, when a job is created (`withJobDefaults`).
+// are applied once, when a job is created (`withJobDefaults`). One file on
+// purpose (~370 lines): these schemas are the single source of the shape that
+// REST validates and GraphQL's types are generated from (src/graphql/zod-fields.ts),
+// with each field's description and bounds next to it.
 import { z } from 'zod'
 import { architectures, tasks } from './catalog.ts'
 import type { FieldProblem } from '../errors/index.ts'

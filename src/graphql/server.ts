@@ -28,8 +28,9 @@ export function failGraphql(reply: FastifyReply, error: DomainError) {
     .send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
 }
 
-export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger) {
-  const yoga = createYoga<{ principal?: Principal }, GraphQLContext>({
+/** Yoga over the schema: masked errors with the contract's codes, GraphiQL, one context for HTTP and WebSocket. */
+function createGraphqlYoga(services: Services, logger: Logger) {
+  return createYoga<{ principal?: Principal }, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
@@ -56,67 +57,53 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
       principal: initial.principal ?? (await authenticateForGraphql(services, initial.request.headers.get('authorization'))),
     }),
   })
+}
 
-  /** Parses and validates a document for an already-authenticated principal, as Yoga would. */
-  function prepare(
-    principal: Principal | undefined,
-    query: string,
-  ): { enveloped: ReturnType<typeof yoga.getEnveloped>; document: DocumentNode } | { errors: GraphQLError[] } {
-    const enveloped = yoga.getEnveloped({ principal } as never)
-    let document: DocumentNode
-    try {
-      document = enveloped.parse(query)
-    } catch (error) {
-      return { errors: [toInvalidInputCode(error as GraphQLError)] }
-    }
-    const errors = enveloped.validate(enveloped.schema, document)
-    return errors.length > 0 ? { errors: errors.map(toInvalidInputCode) } : { enveloped, document }
+type Yoga = ReturnType<typeof createGraphqlYoga>
+
+/** Parses and validates a document for an already-authenticated principal, as Yoga would. */
+function prepare(
+  yoga: Yoga,
+  principal: Principal | undefined,
+  query: string,
+): { enveloped: ReturnType<Yoga['getEnveloped']>; document: DocumentNode } | { errors: GraphQLError[] } {
+  const enveloped = yoga.getEnveloped({ principal } as never)
+  let document: DocumentNode
+  try {
+    document = enveloped.parse(query)
+  } catch (error) {
+    return { errors: [toInvalidInputCode(error as GraphQLError)] }
   }
+  const errors = enveloped.validate(enveloped.schema, document)
+  return errors.length > 0 ? { errors: errors.map(toInvalidInputCode) } : { enveloped, document }
+}
 
-  /** A GraphQL multipart request (file uploads). */
-  async function executeMultipart(req: IncomingMessage, res: ServerResponse, authorization: string | undefined) {
-    const principal = await services.auth.authenticate(authorization)
-    let body: { query?: unknown; variables?: Record<string, unknown>; operationName?: string }
-    try {
-      body = (await processRequest(req, res, { maxFiles: 1, maxFileSize: services.maxUploadBytes + 1 })) as typeof body
-    } catch (error) {
-      throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
-    }
-    if (Array.isArray(body) || typeof body?.query !== 'string')
-      throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
-    const prepared = prepare(principal, body.query)
-    if ('errors' in prepared) return prepared
-    const { enveloped, document } = prepared
-    const result = (await enveloped.execute({
-      schema: enveloped.schema,
-      document,
-      variableValues: body.variables,
-      operationName: body.operationName,
-      contextValue: await enveloped.contextFactory(),
-    } as ExecutionArgs)) as { errors?: readonly GraphQLError[] }
-    return result.errors ? { ...result, errors: result.errors.map((e) => toInvalidInputCode(maskError(e, 'Unexpected error.') as GraphQLError)) } : result
+/** A GraphQL multipart request (file uploads). */
+async function executeMultipart(yoga: Yoga, services: Services, req: IncomingMessage, res: ServerResponse, authorization: string | undefined) {
+  const principal = await services.auth.authenticate(authorization)
+  let body: { query?: unknown; variables?: Record<string, unknown>; operationName?: string }
+  try {
+    body = (await processRequest(req, res, { maxFiles: 1, maxFileSize: services.maxUploadBytes + 1 })) as typeof body
+  } catch (error) {
+    throw new InvalidInputError(`Malformed GraphQL multipart request: ${(error as Error).message}`)
   }
+  if (Array.isArray(body) || typeof body?.query !== 'string')
+    throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
+  const prepared = prepare(yoga, principal, body.query)
+  if ('errors' in prepared) return prepared
+  const { enveloped, document } = prepared
+  const result = (await enveloped.execute({
+    schema: enveloped.schema,
+    document,
+    variableValues: body.variables,
+    operationName: body.operationName,
+    contextValue: await enveloped.contextFactory(),
+  } as ExecutionArgs)) as { errors?: readonly GraphQLError[] }
+  return result.errors ? { ...result, errors: result.errors.map((e) => toInvalidInputCode(maskError(e, 'Unexpected error.') as GraphQLError)) } : result
+}
 
-  fastify.route({
-    url: '/graphql',
-    method: ['GET', 'POST', 'OPTIONS'],
-    handler: async (request, reply) => {
-      if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
-        try {
-          return reply.send(await executeMultipart(request.raw, reply.raw, request.headers.authorization))
-        } catch (error) {
-          if (!(error instanceof DomainError)) throw error
-          return failGraphql(reply, error)
-        }
-      }
-      const response = await yoga.handleNodeRequestAndResponse(request, reply)
-      response.headers.forEach((value, key) => void reply.header(key, value))
-      reply.status(response.status)
-      reply.send(response.body)
-      return reply
-    },
-  })
-
+/** graphql-ws on the server's /graphql path, authenticated once per socket; returns its disposer. */
+function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Services) {
   const wsServer = new WebSocketServer({ noServer: true })
   const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
@@ -134,7 +121,7 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
         }
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const prepared = prepare(ctx.extra.principal, payload.query)
+        const prepared = prepare(yoga, ctx.extra.principal, payload.query)
         if ('errors' in prepared) return prepared.errors
         const { enveloped, document } = prepared
         return {
@@ -157,12 +144,38 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
     wsServer.handleUpgrade(request, socket, head, (client) => wsServer.emit('connection', client, request))
   })
 
+  return async () => {
+    await wsHandle.dispose()
+    for (const client of wsServer.clients) client.terminate()
+    wsServer.close()
+  }
+}
+
+export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger) {
+  const yoga = createGraphqlYoga(services, logger)
+  fastify.route({
+    url: '/graphql',
+    method: ['GET', 'POST', 'OPTIONS'],
+    handler: async (request, reply) => {
+      if (request.method === 'POST' && /^multipart\/form-data\b/i.test(request.headers['content-type'] ?? '')) {
+        try {
+          return reply.send(await executeMultipart(yoga, services, request.raw, reply.raw, request.headers.authorization))
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error
+          return failGraphql(reply, error)
+        }
+      }
+      const response = await yoga.handleNodeRequestAndResponse(request, reply)
+      response.headers.forEach((value, key) => void reply.header(key, value))
+      reply.status(response.status)
+      reply.send(response.body)
+      return reply
+    },
+  })
+
+  const disposeWebSocket = registerWebSocket(fastify, yoga, services)
   return {
     /** Closes every graphql-ws socket (subscriptions end first when the event bus closes). */
-    async dispose() {
-      await wsHandle.dispose()
-      for (const client of wsServer.clients) client.terminate()
-      wsServer.close()
-    },
+    dispose: disposeWebSocket,
   }
 }

@@ -1,5 +1,8 @@
 // Hyperparameter tunings in GraphQL (spec §3): the Tuning and Trial types,
 // queries, createTuning / stopTuning, and a tuningUpdated subscription.
+// Longer than most domain modules (~320 lines) because the search space's
+// three parameter kinds, the strategy with its two pruning rules and the
+// trial each need their own input and output types.
 import { builder, SortOrder, withoutNulls } from './builder.ts'
 import { filterOf, offsetConnection } from './connection.ts'
 import { Job } from './jobs.ts'

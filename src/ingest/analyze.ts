@@ -221,9 +221,9 @@ function parquetNullCount(column: SchemaTree, source: ParquetSource, leafChunks:
  */
 async function parquetPreview(source: ParquetSource, columns: AnalyzedColumn[]): Promise<Record<string, unknown>[]> {
   if (!decodable(source)) return []
-  const rows: Record<string, unknown>[] = []
+  const rows: unknown[][] = []
   for await (const batch of readParquetRows(source, { rowEnd: previewRows })) rows.push(...batch)
-  return rows.map((row) => Object.fromEntries(columns.map((column) => [column.name, parquetValueAs(row[column.name], column.type)])))
+  return rows.map((row) => Object.fromEntries(columns.map((column, i) => [column.name, parquetValueAs(row[i], column.type)])))
 }
 
 function parquetValueAs(value: unknown, type: ColumnType): unknown {

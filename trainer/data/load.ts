@@ -169,12 +169,13 @@ async function jsonTable(file: string): Promise<Table> {
 async function parquetTable(file: string): Promise<Table> {
   const source = await openParquet(file)
   const columns = source.columns.map((child) => child.element.name)
+  const makeRow = rowFactory(columns)
+  const values = new Array<unknown>(columns.length)
   const rows: Row[] = []
   for await (const batch of readParquetRows(source)) {
     for (const record of batch) {
-      const row: Row = {}
-      for (const column of columns) row[column] = parquetValue(record[column])
-      rows.push(row)
+      for (let c = 0; c < columns.length; c++) values[c] = parquetValue(record[c])
+      rows.push(makeRow(values))
     }
   }
   return { rows, columns }

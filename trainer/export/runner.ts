@@ -45,135 +45,171 @@ export function downloadName(jobName: string, format: ExportFormat, options: Exp
   return `${base}-${format}${options.quantization ? `-${options.quantization}` : ''}.${fileExtensions[format]}`
 }
 
+/** What the functions below share: the runner's options, resolved, and the signal that aborts when it stops. */
+interface RunnerContext {
+  db: Db
+  bus: EventBus
+  logger: Logger
+  workerId: string
+  storageRoot: string
+  backend: string | null
+  staleMs: number
+  timeoutMs: number
+  closed: AbortSignal
+}
+
+async function publish(ctx: RunnerContext, id: string) {
+  const row = await ctx.db.export.findUnique({ where: { id } })
+  if (row) await publishExportUpdated(ctx.bus, row.ownerId, exportView(row))
+}
+
+/** The next export nobody is producing (or whose producer died), now held by this runner. */
+async function claim(ctx: RunnerContext): Promise<Export | null> {
+  const { db, workerId } = ctx
+  const candidates = await db.export.findMany({ where: { status: 'processing' }, orderBy: { createdAt: 'asc' }, take: 20 })
+  const now = Date.now()
+  for (const candidate of candidates) {
+    const free = candidate.workerId === null || !candidate.heartbeatAt || now - candidate.heartbeatAt.getTime() > ctx.staleMs || processGone(candidate.workerId)
+    if (!free || candidate.workerId === workerId) continue
+    const claimed = await db.export.updateMany({
+      where: { id: candidate.id, status: 'processing', workerId: candidate.workerId },
+      data: { workerId, heartbeatAt: new Date(), startedAt: new Date() },
+    })
+    if (claimed.count === 1) return { ...candidate, workerId }
+  }
+  return null
+}
+
+/** Runs the export process for `spec`; it is killed when the runner stops or the time limit passes. */
+function produce(ctx: RunnerContext, spec: ExportSpec): Promise<ExportResult> {
+  // Stopping: the export is not started, and run() queues it again for the next trainer.
+  if (ctx.closed.aborted) return Promise.resolve({ ok: false, message: 'the trainer is stopping' })
+  return new Promise((resolve) => {
+    const child = fork(childEntry, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
+    const kill = () => child.kill('SIGKILL')
+    ctx.closed.addEventListener('abort', kill, { once: true })
+    let stderr = ''
+    let result: ExportResult | undefined
+    const deadline = setTimeout(() => {
+      result ??= { ok: false, message: `the export took longer than ${ctx.timeoutMs / 1000} s` }
+      child.kill('SIGKILL')
+    }, ctx.timeoutMs)
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000)
+    })
+    child.on('message', (message: ExportResult) => {
+      result ??= message
+    })
+    child.on('exit', (code, signal) => {
+      clearTimeout(deadline)
+      ctx.closed.removeEventListener('abort', kill)
+      const lastLine = stderr.trim().split('\n').at(-1)
+      resolve(result ?? { ok: false, message: `the export process ended (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}` })
+    })
+    child.send(spec)
+  })
+}
+
+/** Produces one claimed export, with a heartbeat while it runs. */
+async function produceClaimed(ctx: RunnerContext, row: Export, outFile: string): Promise<{ result: ExportResult; jobName: string | null }> {
+  const { db, workerId } = ctx
+  const job = await db.job.findUnique({ where: { id: row.jobId }, select: { name: true, task: true } })
+  const checkpoint = row.checkpointId ? await db.checkpoint.findUnique({ where: { id: row.checkpointId } }) : null
+  if (!job || !checkpoint) {
+    return {
+      result: { ok: false, message: !job ? `job ${row.jobId} no longer exists` : `checkpoint ${row.checkpointId} no longer exists` },
+      jobName: job?.name ?? null,
+    }
+  }
+  const format = row.format as ExportFormat
+  const options = exportRowOptionsOf(row)
+  const heartbeat = setInterval(() => {
+    void db.export.updateMany({ where: { id: row.id, workerId }, data: { heartbeatAt: new Date() } }).catch(() => undefined)
+  }, 2000)
+  try {
+    await mkdir(path.dirname(outFile), { recursive: true })
+    ctx.logger.info({ exportId: row.id, jobId: row.jobId, format, options }, 'export started')
+    const result = await produce(ctx, {
+      format,
+      options,
+      checkpointDir: path.join(ctx.storageRoot, checkpoint.path),
+      outFile,
+      backend: ctx.backend,
+      task: job.task,
+      metadata: { jobId: row.jobId, exportId: row.id, checkpointId: checkpoint.id, jobName: job.name, exportedAt: new Date().toISOString() },
+    })
+    return { result, jobName: job.name }
+  } finally {
+    clearInterval(heartbeat)
+  }
+}
+
+/** Produces an export and records the file, its sizes and checksum, or why it failed (E1105). */
+async function run(ctx: RunnerContext, row: Export) {
+  const format = row.format as ExportFormat
+  const relative = `exports/${row.jobId}/${row.id}.${fileExtensions[format]}`
+  const outFile = path.join(ctx.storageRoot, relative)
+  const { result, jobName } = await produceClaimed(ctx, row, outFile)
+  // Shutting down, not failing: leave it for the next trainer.
+  if (ctx.closed.aborted && !result.ok) return letGo(ctx, row.id)
+  const data: Prisma.ExportUpdateManyMutationInput = result.ok
+    ? {
+        status: 'completed',
+        filePath: relative,
+        fileName: downloadName(jobName ?? 'model', format, exportRowOptionsOf(row)),
+        sizeBytes: BigInt(result.sizeBytes),
+        sizeBeforeBytes: BigInt(result.sizeBeforeBytes),
+        checksum: result.checksum,
+        metadata: toJson(result.metadata),
+        completedAt: new Date(),
+        workerId: null,
+      }
+    : { status: 'failed', errorCode: ErrorCodes.exportFailed, errorMessage: result.message, completedAt: new Date(), workerId: null }
+  const written = await ctx.db.export.updateMany({ where: { id: row.id, status: 'processing', workerId: ctx.workerId }, data })
+  if (written.count === 0) {
+    // The export (or its job) was deleted meanwhile: leave no file behind.
+    await rm(outFile, { force: true })
+    return
+  }
+  if (!result.ok) ctx.logger.warn({ exportId: row.id, reason: result.message }, 'export failed')
+  else ctx.logger.info({ exportId: row.id, sizeBytes: result.sizeBytes }, 'export completed')
+  await publish(ctx, row.id)
+}
+
+/** Leaves an export this runner holds to the next trainer, which takes it at once. */
+async function letGo(ctx: RunnerContext, id: string) {
+  await ctx.db.export.updateMany({ where: { id, workerId: ctx.workerId }, data: { workerId: null } })
+}
+
+async function pass(ctx: RunnerContext) {
+  for (let row = await claim(ctx); row; row = await claim(ctx)) {
+    // Claimed while stopping: not run here.
+    if (ctx.closed.aborted) return letGo(ctx, row.id)
+    await run(ctx, row)
+  }
+}
+
 export function createExportRunner(options: ExportRunnerOptions) {
-  const { db, bus, logger, workerId } = options
-  const pollMs = (options.pollSeconds ?? 2) * 1000
-  const staleMs = (options.staleSeconds ?? 30) * 1000
-  const timeoutMs = (options.timeoutSeconds ?? 600) * 1000
-  const wake$ = new Subject<void>()
   const closed = new AbortController()
+  const ctx: RunnerContext = {
+    db: options.db,
+    bus: options.bus,
+    logger: options.logger,
+    workerId: options.workerId,
+    storageRoot: options.storage.root,
+    backend: options.backend,
+    staleMs: (options.staleSeconds ?? 30) * 1000,
+    timeoutMs: (options.timeoutSeconds ?? 600) * 1000,
+    closed: closed.signal,
+  }
+  const wake$ = new Subject<void>()
   let passes: PassLoop | undefined
   let stopping: Promise<void> | undefined
-
-  async function publish(id: string) {
-    const row = await db.export.findUnique({ where: { id } })
-    if (row) await publishExportUpdated(bus, row.ownerId, exportView(row))
-  }
-
-  /** The next export nobody is producing (or whose producer died), now held by this runner. */
-  async function claim(): Promise<Export | null> {
-    const candidates = await db.export.findMany({ where: { status: 'processing' }, orderBy: { createdAt: 'asc' }, take: 20 })
-    const now = Date.now()
-    for (const candidate of candidates) {
-      const free = candidate.workerId === null || !candidate.heartbeatAt || now - candidate.heartbeatAt.getTime() > staleMs || processGone(candidate.workerId)
-      if (!free || candidate.workerId === workerId) continue
-      const claimed = await db.export.updateMany({
-        where: { id: candidate.id, status: 'processing', workerId: candidate.workerId },
-        data: { workerId, heartbeatAt: new Date(), startedAt: new Date() },
-      })
-      if (claimed.count === 1) return { ...candidate, workerId }
-    }
-    return null
-  }
-
-  function produce(spec: ExportSpec): Promise<ExportResult> {
-    // Stopping: the export is not started, and run() queues it again for the next trainer.
-    if (closed.signal.aborted) return Promise.resolve({ ok: false, message: 'the trainer is stopping' })
-    return new Promise((resolve) => {
-      const child = fork(childEntry, [], { execArgv: ['--import', 'tsx'], serialization: 'advanced', stdio: ['ignore', 'ignore', 'pipe', 'ipc'] })
-      const kill = () => child.kill('SIGKILL')
-      closed.signal.addEventListener('abort', kill, { once: true })
-      let stderr = ''
-      let result: ExportResult | undefined
-      const deadline = setTimeout(() => {
-        result ??= { ok: false, message: `the export took longer than ${timeoutMs / 1000} s` }
-        child.kill('SIGKILL')
-      }, timeoutMs)
-      child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-      child.on('message', (message: ExportResult) => (result ??= message))
-      child.on('exit', (code, signal) => {
-        clearTimeout(deadline)
-        closed.signal.removeEventListener('abort', kill)
-        const lastLine = stderr.trim().split('\n').at(-1)
-        resolve(result ?? { ok: false, message: `the export process ended (${signal ?? `exit code ${code}`})${lastLine ? `: ${lastLine}` : ''}` })
-      })
-      child.send(spec)
-    })
-  }
-
-  async function run(row: Export) {
-    const job = await db.job.findUnique({ where: { id: row.jobId }, select: { name: true, task: true } })
-    const checkpoint = row.checkpointId ? await db.checkpoint.findUnique({ where: { id: row.checkpointId } }) : null
-    const format = row.format as ExportFormat
-    const exportOptions = exportRowOptionsOf(row)
-    const relative = `exports/${row.jobId}/${row.id}.${fileExtensions[format]}`
-    const outFile = path.join(options.storage.root, relative)
-    const heartbeat = setInterval(() => {
-      void db.export.updateMany({ where: { id: row.id, workerId }, data: { heartbeatAt: new Date() } }).catch(() => undefined)
-    }, 2000)
-    let result: ExportResult
-    try {
-      if (!job || !checkpoint) {
-        result = { ok: false, message: !job ? `job ${row.jobId} no longer exists` : `checkpoint ${row.checkpointId} no longer exists` }
-      } else {
-        await mkdir(path.dirname(outFile), { recursive: true })
-        logger.info({ exportId: row.id, jobId: row.jobId, format, options: exportOptions }, 'export started')
-        result = await produce({
-          format,
-          options: exportOptions,
-          checkpointDir: path.join(options.storage.root, checkpoint.path),
-          outFile,
-          backend: options.backend,
-          task: job.task,
-          metadata: { jobId: row.jobId, exportId: row.id, checkpointId: checkpoint.id, jobName: job.name, exportedAt: new Date().toISOString() },
-        })
-      }
-    } finally {
-      clearInterval(heartbeat)
-    }
-    // Shutting down, not failing: leave it for the next trainer.
-    if (closed.signal.aborted && !result.ok) return letGo(row.id)
-    const data: Prisma.ExportUpdateManyMutationInput = result.ok
-      ? {
-          status: 'completed',
-          filePath: relative,
-          fileName: downloadName(job?.name ?? 'model', format, exportOptions),
-          sizeBytes: BigInt(result.sizeBytes),
-          sizeBeforeBytes: BigInt(result.sizeBeforeBytes),
-          checksum: result.checksum,
-          metadata: toJson(result.metadata),
-          completedAt: new Date(),
-          workerId: null,
-        }
-      : { status: 'failed', errorCode: ErrorCodes.exportFailed, errorMessage: result.message, completedAt: new Date(), workerId: null }
-    const written = await db.export.updateMany({ where: { id: row.id, status: 'processing', workerId }, data })
-    if (written.count === 0) {
-      // The export (or its job) was deleted meanwhile: leave no file behind.
-      await rm(outFile, { force: true })
-      return
-    }
-    if (!result.ok) logger.warn({ exportId: row.id, reason: result.message }, 'export failed')
-    else logger.info({ exportId: row.id, sizeBytes: result.sizeBytes }, 'export completed')
-    await publish(row.id)
-  }
-
-  /** Leaves an export this runner holds to the next trainer, which takes it at once. */
-  async function letGo(id: string) {
-    await db.export.updateMany({ where: { id, workerId }, data: { workerId: null } })
-  }
-
-  async function pass() {
-    for (let row = await claim(); row; row = await claim()) {
-      // Claimed while stopping: not run here.
-      if (closed.signal.aborted) return letGo(row.id)
-      await run(row)
-    }
-  }
-
   return {
     async start() {
-      await listen<unknown>(bus, topics.exportWake, closed.signal, logger, () => wake$.next())
-      if (!closed.signal.aborted) passes = startPasses({ pollMs, wake$, pass, logger, what: 'export' })
+      await listen(options.bus, topics.exportWake, closed.signal, options.logger, () => wake$.next())
+      if (!closed.signal.aborted)
+        passes = startPasses({ pollMs: (options.pollSeconds ?? 2) * 1000, wake$, pass: () => pass(ctx), logger: options.logger, what: 'export' })
     },
 
     /** Stops the export in progress (it is queued again for the next trainer) and resolves when its pass has ended. Idempotent. */
