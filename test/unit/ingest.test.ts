@@ -59,7 +59,7 @@ describe('analyzeFile: CSV', () => {
   it('infers integer, float, boolean and string columns and counts empty values as nulls', async () => {
     const analysis = await analyzeText(
       'csv',
-      ['id,score,ratio,flag,label,blank', '1,-3,3.5,true,a,', '+2,0,-.5,FALSE,b7,', '3,,1e-3,True,,', '-4,12,2.,,x y,'].join('\n') + '\n',
+      ['id,score,ratio,flag,label,blank', '1,-3,3.5,true,a,', '+2,0,-.5,FALSE,b7,', '3,,1e-3,True,,', '-4,12,2.,,x y,', ''].join('\n'),
     )
     expect(analysis.rowCount).toBe(4)
     expect(analysis.columns).toEqual([
