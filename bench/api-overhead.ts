@@ -128,7 +128,7 @@ const targets = [
 ]
 
 const results = new Map<string, Measure[]>()
-const env = { DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' }
+const env = { DATA_DIR: dataDir, DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn', RATE_LIMIT: 'off' }
 for (let round = 0; round < rounds; round++) {
   // Interleaved rounds, so a slow patch of this shared machine hits every target alike.
   for (const target of targets) {

@@ -17,7 +17,7 @@ const auth = { authorization: `Bearer ${token}` }
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-api-training-'))
 // One job at a time on one of the two cores: the other core is the API's.
-const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, TRAINER_CONCURRENCY: '1' })
+const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, TRAINER_CONCURRENCY: '1', RATE_LIMIT: 'off' })
 
 async function call(method: string, urlPath: string, body?: BodyInit, headers: Record<string, string> = {}) {
   const response = await fetch(service.url + urlPath, { method, body, headers: { ...auth, ...headers } })

@@ -134,7 +134,16 @@ async function startServer(name: string, env: Record<string, string>): Promise<{
   rmSync(dataDir, { recursive: true, force: true })
   mkdirSync(dataDir, { recursive: true })
   const app = await buildApp(
-    loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent', API_TOKENS: `bench:${token}`, TRAINER: 'off', ...env }),
+    loadConfig({
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      API_TOKENS: `bench:${token}`,
+      TRAINER: 'off',
+      RATE_LIMIT: 'off',
+      ...env,
+    }),
   )
   try {
     const url = await app.start()

@@ -66,7 +66,7 @@ const newCell = (side: Side): Cell => ({ side, rowsPerSecond: [], latencies: [],
 
 const cases = allCases.filter((c) => caseFilter.length === 0 || caseFilter.some((word) => c.name.includes(word)))
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bench-predict-'))
-const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, TRAINER_CONCURRENCY: '2' })
+const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, TRAINER_CONCURRENCY: '2', RATE_LIMIT: 'off' })
 const predictor = createPredictor({ dataDir, maxBatch: Math.max(...batchSizes), maxModels: cases.length })
 const began = performance.now()
 

@@ -222,6 +222,7 @@ const app = await buildApp(
     API_TOKENS: `bench:${token}`,
     TRAINER: 'embedded',
     TRAINER_CONCURRENCY: '1',
+    RATE_LIMIT: 'off',
   }),
 )
 const base = await app.start()

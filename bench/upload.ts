@@ -47,7 +47,7 @@ for (let round = 0; round < rounds; round++) {
 const dataDir = path.join(out, 'upload-data')
 rmSync(dataDir, { recursive: true, force: true })
 const token = 'bench-upload'
-const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, MAX_UPLOAD_BYTES: String(2 * size) })
+const service = await spawnService('src/main.ts', { DATA_DIR: dataDir, API_TOKENS: `bench:${token}`, MAX_UPLOAD_BYTES: String(2 * size), RATE_LIMIT: 'off' })
 const pid = service.child.pid!
 const uploadSeconds: number[] = []
 const rssGrowth: number[] = []

@@ -15,6 +15,8 @@ import { loadInstanceTypes, machineResources } from './domain/instance-types.ts'
 import { parseApiTokens } from './services/auth.ts'
 import { createServices, type Services } from './services/index.ts'
 import { errorBody, fail, internalErrorCode, ok } from './rest/envelope.ts'
+import { clientErrorHandler, frameworkErrors } from './rest/framework-errors.ts'
+import { registerRequestGuard } from './rest/rate-limits.ts'
 import { registerRestRoutes } from './rest/routes.ts'
 import { createTrainer, type Trainer } from '../trainer/index.ts'
 import { createPredictor } from '../trainer/serving.ts'
@@ -71,6 +73,8 @@ export async function buildApp(config: Config): Promise<App> {
     trainerConcurrency: config.trainerConcurrency,
     gpus: machine.gpus,
     maxUploadBytes: config.maxUploadBytes,
+    uploadLimits: config.uploadLimits,
+    trainerHeartbeatTimeoutSeconds: config.trainerHeartbeatTimeoutSeconds,
     predictor: createPredictor({
       dataDir: config.dataDir,
       maxBatch: config.predictMaxBatch,
@@ -107,6 +111,9 @@ export async function buildApp(config: Config): Promise<App> {
     return503OnClosing: true,
     // stop() ends subscriptions first (SSE streams then finish); idle keep-alive sockets must not hold it.
     forceCloseConnections: 'idle',
+    // Bad percent-encoding, over-long ids and what Node's HTTP parser refuses (431 headers) answer the envelope too.
+    frameworkErrors,
+    clientErrorHandler,
   })
   // Only when debug lines are wanted: a hook on every request costs the hot paths otherwise.
   if (logger.isLevelEnabled('debug')) {
@@ -127,6 +134,8 @@ export async function buildApp(config: Config): Promise<App> {
   })
   // Multipart bodies stream to their handlers (dataset uploads, GraphQL multipart requests).
   fastify.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null))
+  // Before every route (REST, GraphQL, 404): reads the bearer token, then the rate and concurrency limits.
+  const guard = await registerRequestGuard(fastify, services, { limits: config.rateLimit, redisUrl: config.redisUrl, databaseUrl: config.databaseUrl })
 
   fastify.setErrorHandler((error: FastifyError, request, reply) => {
     const known = requestError(error)
@@ -146,11 +155,12 @@ export async function buildApp(config: Config): Promise<App> {
       status: up ? 'ready' : 'unavailable',
       database: up ? 'ok' : 'unreachable',
       eventBus: config.redisUrl ? 'redis' : 'in-process',
-      trainer: trainer ? { mode: 'embedded', ...trainer.status() } : { mode: 'off' },
+      // A missing trainer does not make the API unready (it still answers): the body says so and the status stays 200.
+      trainer: { mode: trainer ? 'embedded' : 'off', ...trainer?.status(), ...(up ? await services.resources.trainerLiveness() : { alive: false }) },
     })
   })
 
-  const graphql = registerGraphql(fastify, services, logger)
+  const graphql = registerGraphql(fastify, services, logger, config.graphqlLimits)
   registerRestRoutes(fastify, services)
 
   let stopping: Promise<void> | undefined
@@ -175,6 +185,7 @@ export async function buildApp(config: Config): Promise<App> {
         await bus.close()
         await graphql.dispose()
         await fastify.close()
+        await guard.close()
         await database.close()
         services.predictor.close()
       })()

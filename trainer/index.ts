@@ -17,6 +17,7 @@ import { refreshQueueEstimates } from './estimates.ts'
 import { runJob, type RunningJob } from './runner/index.ts'
 import { selectBackend } from './ml/backend.ts'
 import { hostname } from './liveness.ts'
+import { startHeartbeat, type Heartbeat } from './heartbeat.ts'
 import { listen, startPasses, type PassLoop } from './passes.ts'
 import { recoverAbandonedJobs } from './recovery.ts'
 import { createTuningController } from './tuning/controller.ts'
@@ -38,6 +39,8 @@ export interface TrainerOptions {
   pollSeconds?: number
   /** A running job whose holder has not written for this long is taken over. */
   staleSeconds?: number
+  /** Seconds between this trainer's heartbeats (trainer/heartbeat.ts; the API counts a trainer silent for TRAINER_HEARTBEAT_TIMEOUT_SECONDS as gone). */
+  heartbeatSeconds?: number
 }
 
 export interface Trainer {
@@ -67,6 +70,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
   const wake$ = new Subject<void>()
   const closed = new AbortController()
   let passes: PassLoop | undefined
+  let heartbeat: Heartbeat | undefined
   let stopping: Promise<void> | undefined
   const lifecycle = createJobLifecycle({ db, bus, instanceTypes: options.instanceTypes })
   const ctx = {
@@ -130,6 +134,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
     status: () => ({ backend, runningJobs: running.size, workerId }),
 
     async start() {
+      heartbeat = await startHeartbeat(db, workerId, (options.heartbeatSeconds ?? 10) * 1000, logger)
       // The same choice every job process makes; probed here so readiness can report it.
       const probe = await selectBackend(options.backend ? { prefer: options.backend } : undefined)
       backend = { name: probe.name, gpu: probe.gpu, float16: probe.float16, fallbackKernels: probe.fallbackKernels }
@@ -154,6 +159,7 @@ export function createTrainer(options: TrainerOptions): Trainer {
         const jobs = [...running.values()]
         for (const job of jobs) job.stop('shutdown')
         await Promise.all(jobs.map((job) => job.done))
+        await heartbeat?.stop()
       })()
       return stopping
     },

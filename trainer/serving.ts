@@ -14,7 +14,7 @@ import { selectBackend } from './ml/backend.ts'
 import { loadModelFromCheckpoint } from './ml/checkpoint.ts'
 import { argMaxRows, predictBatches, toOriginalUnits } from './ml/evaluate.ts'
 import type { Preprocessing, Task } from './ml/types.ts'
-import { checkBatch, createInputEncoder, describeInputs, summarizeInputs, type ModelInputs } from './serving/inputs.ts'
+import { checkBatch, createInputEncoder, describeInputs, summarizeInputs, type EncodedInputs, type ModelInputs } from './serving/inputs.ts'
 import { ModelCache } from './serving/model-cache.ts'
 
 export type { ModelInputs }
@@ -39,8 +39,11 @@ export interface ModelRef {
   checkpointId: string
 }
 
-/** Classification: the most probable class and every class's probability, in label order. Regression: the value in the target's original units. */
-export type Prediction = { label: string; index: number; probabilities: Record<string, number> } | { value: number }
+/**
+ * Classification: the most probable class and every class's probability, in label order. Regression: the value in the target's original units.
+ * `warnings`: what of the input the model did not learn from (a missing feature, an unseen category, a text of unknown tokens).
+ */
+export type Prediction = ({ label: string; index: number; probabilities: Record<string, number> } | { value: number }) & { warnings: string[] }
 
 export interface PredictResult {
   predictions: Prediction[]
@@ -62,7 +65,7 @@ export interface Predictor {
 interface ServedModel {
   model: tfl.LayersModel
   preprocessing: Preprocessing
-  encodeInputs: (items: unknown[]) => { x: Float32Array | Int32Array; count: number }
+  encodeInputs: (items: unknown[]) => EncodedInputs
   inputShape: number[]
   outputWidth: number
   inputs: ModelInputs
@@ -108,9 +111,10 @@ export function createPredictor(options: PredictorOptions): Predictor {
     async predict(ref, inputs) {
       const items = checkBatch(inputs, maxBatch)
       return withModel(ref, async (served) => {
-        const outputs = await infer(served, served.encodeInputs(items))
+        const encoded = served.encodeInputs(items)
+        const outputs = await infer(served, encoded)
         return {
-          predictions: toPredictions(served, outputs),
+          predictions: toPredictions(served, outputs, encoded.warnings),
           model: { jobId: ref.jobId, checkpointId: ref.checkpointId, task: ref.task, inputs: served.summary },
         }
       })
@@ -208,11 +212,11 @@ function nextChunkRows(rows: number, ms: number): number {
   return Math.max(1, Math.min(maxChunkRows, rows * 4, fitting))
 }
 
-function toPredictions(served: ServedModel, outputs: Float32Array): Prediction[] {
+function toPredictions(served: ServedModel, outputs: Float32Array, warnings: string[][]): Prediction[] {
   const { preprocessing } = served
   if (preprocessing.labels === null) {
     const target = preprocessing.kind === 'tabular' ? preprocessing.target : null
-    return Array.from(toOriginalUnits(outputs, target), (value) => ({ value }))
+    return Array.from(toOriginalUnits(outputs, target), (value, r) => ({ value, warnings: warnings[r] }))
   }
   const labels = preprocessing.labels
   const width = labels.length
@@ -221,5 +225,6 @@ function toPredictions(served: ServedModel, outputs: Float32Array): Prediction[]
     index,
     // fromEntries defines own properties, so even a class named "__proto__" is an ordinary key.
     probabilities: Object.fromEntries(labels.map((label, c) => [label, outputs[r * width + c]])),
+    warnings: warnings[r],
   }))
 }

@@ -18,6 +18,7 @@ const statusByCode: Record<ErrorCode, number> = {
   [ErrorCodes.invalidParameters]: 400,
   [ErrorCodes.notFound]: 404,
   [ErrorCodes.conflict]: 409,
+  [ErrorCodes.rateLimited]: 429,
 }
 
 /** Codes of a caller's mistake (bad input, not found, forbidden, conflict): the 4xx ones. */

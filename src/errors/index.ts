@@ -15,6 +15,8 @@ export const ErrorCodes = {
   invalidParameters: 'E1108',
   notFound: 'E1109',
   conflict: 'E1110',
+  /** Too many requests from one token or client address (HTTP 429 with Retry-After). */
+  rateLimited: 'E1111',
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -91,6 +93,16 @@ export class ConflictError extends DomainError {
 export class CapacityError extends DomainError {
   constructor(message: string) {
     super(ErrorCodes.insufficientResources, message)
+  }
+}
+
+/** A rate or concurrency limit was hit; `retryAfterSeconds` goes out as the Retry-After header. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(ErrorCodes.rateLimited, message)
   }
 }
 

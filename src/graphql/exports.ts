@@ -73,6 +73,9 @@ const PredictionRef = builder.objectRef<Prediction>('Prediction').implement({
       resolve: (p) => ('probabilities' in p ? p.probabilities : null),
     }),
     value: t.float({ nullable: true, description: "Regression: the predicted value, in the target's units.", resolve: (p) => ('value' in p ? p.value : null) }),
+    warnings: t.exposeStringList('warnings', {
+      description: 'What of this input the model did not learn from: a missing feature, an unseen category, a text of unknown tokens.',
+    }),
   }),
 })
 

@@ -1,23 +1,33 @@
 // GraphQL's transports on the Fastify server: Yoga for GET/POST (and SSE
 // subscriptions), GraphQL multipart requests for uploads (files stream to
 // the resolvers), and graphql-ws on the same path. All three build their
-// context the same way and answer failures with the contract's codes.
+// context the same way, run under the same limits (limits.ts,
+// subscription-limits.ts) and answer failures with the contract's codes.
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import type { DocumentNode, ExecutionArgs, GraphQLError } from 'graphql'
+import { getOperationAST, type DocumentNode, type ExecutionArgs, type GraphQLError } from 'graphql'
 import { createYoga } from 'graphql-yoga'
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import { processRequest } from 'graphql-upload-minimal'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer } from 'ws'
 import type { Logger } from 'pino'
-import { authenticateForGraphql, type GraphQLContext } from '../context.ts'
+import type { GraphqlLimits } from '../config.ts'
+import { authorizationFromConnectionParams, principalForRequest, type GraphQLContext } from '../context.ts'
 import { DomainError, InvalidInputError } from '../errors/index.ts'
 import { httpStatusOf, isClientError } from '../errors/http-status.ts'
 import type { Principal } from '../services/auth.ts'
 import type { Services } from '../services/index.ts'
 import { maskError, originalOf, toInvalidInputCode, useInvalidInputCodes } from './errors.ts'
+import { graphiqlOptions, renderTrainingGraphiQL } from './graphiql.ts'
 import { schema } from './index.ts'
+import { useGraphqlLimits } from './limits.ts'
+import { createSubscriptionLimits, type SubscriptionLimits } from './subscription-limits.ts'
+
+/** What a transport hands Yoga besides the request: the graphql-ws socket's principal and the socket itself. */
+interface TransportContext {
+  principal?: Principal
+  wsConnection?: object
+}
 
 /** A GraphQL endpoint answers failures in GraphQL's shape, with the contract's code. */
 export function failGraphql(reply: FastifyReply, error: DomainError) {
@@ -28,14 +38,14 @@ export function failGraphql(reply: FastifyReply, error: DomainError) {
     .send({ errors: [{ message: error.message, extensions: { code: error.code, ...(error.details ? { details: error.details } : {}) } }] })
 }
 
-/** Yoga over the schema: masked errors with the contract's codes, GraphiQL, one context for HTTP and WebSocket. */
-function createGraphqlYoga(services: Services, logger: Logger) {
-  return createYoga<{ principal?: Principal }, GraphQLContext>({
+/** Yoga over the schema: limits, masked errors with the contract's codes, GraphiQL, one context for HTTP and WebSocket. */
+function createGraphqlYoga(services: Services, logger: Logger, limits: GraphqlLimits, subscriptionLimits: SubscriptionLimits) {
+  return createYoga<TransportContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
     maskedErrors: { maskError },
-    plugins: [useInvalidInputCodes()],
+    plugins: [...useGraphqlLimits(limits), subscriptionLimits.plugin(), useInvalidInputCodes()],
     logging: {
       debug: (...args: unknown[]) => logger.debug({ args }, 'graphql'),
       info: (...args: unknown[]) => logger.info({ args }, 'graphql'),
@@ -46,28 +56,24 @@ function createGraphqlYoga(services: Services, logger: Logger) {
         else logger.error({ err, args }, 'graphql')
       },
     },
-    graphiql: {
-      title: 'Training service GraphiQL',
-      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }),
-      subscriptionsProtocol: 'WS',
-    },
-    renderGraphiQL,
+    graphiql: graphiqlOptions,
+    renderGraphiQL: renderTrainingGraphiQL,
     context: async (initial) => ({
       services,
-      principal: initial.principal ?? (await authenticateForGraphql(services, initial.request.headers.get('authorization'))),
+      principal: initial.principal ?? (await principalForRequest(services, initial.request.headers.get('authorization'), initial.params)),
     }),
   })
 }
 
 type Yoga = ReturnType<typeof createGraphqlYoga>
 
-/** Parses and validates a document for an already-authenticated principal, as Yoga would. */
+/** Parses and validates a document for an already-authenticated principal (of a socket, if any), as Yoga would. */
 function prepare(
   yoga: Yoga,
-  principal: Principal | undefined,
+  transport: TransportContext,
   query: string,
 ): { enveloped: ReturnType<Yoga['getEnveloped']>; document: DocumentNode } | { errors: GraphQLError[] } {
-  const enveloped = yoga.getEnveloped({ principal } as never)
+  const enveloped = yoga.getEnveloped(transport as never)
   let document: DocumentNode
   try {
     document = enveloped.parse(query)
@@ -89,7 +95,7 @@ async function executeMultipart(yoga: Yoga, services: Services, req: IncomingMes
   }
   if (Array.isArray(body) || typeof body?.query !== 'string')
     throw new InvalidInputError('A GraphQL multipart request needs an "operations" field with one query')
-  const prepared = prepare(yoga, principal, body.query)
+  const prepared = prepare(yoga, { principal }, body.query)
   if ('errors' in prepared) return prepared
   const { enveloped, document } = prepared
   const result = (await enveloped.execute({
@@ -103,16 +109,16 @@ async function executeMultipart(yoga: Yoga, services: Services, req: IncomingMes
 }
 
 /** graphql-ws on the server's /graphql path, authenticated once per socket; returns its disposer. */
-function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Services) {
+function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Services, subscriptionLimits: SubscriptionLimits) {
   const wsServer = new WebSocketServer({ noServer: true })
   const wsHandle = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => never }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => never }).subscribe(args),
-      // Authenticated once per socket: connectionParams.authorization, else the upgrade's header. Failure closes it (4403).
+      // Authenticated once per socket: connectionParams' Authorization (GraphiQL sends its Headers pane there), else the
+      // upgrade's header. Failure closes it (4403).
       onConnect: async (ctx) => {
-        const fromParams = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization
-        const header = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization
+        const header = authorizationFromConnectionParams(ctx.connectionParams) ?? ctx.extra.request.headers.authorization
         try {
           ctx.extra.principal = await services.auth.authenticate(header)
           return true
@@ -121,9 +127,14 @@ function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Servi
         }
       },
       onSubscribe: async (ctx, _id, payload) => {
-        const prepared = prepare(yoga, ctx.extra.principal, payload.query)
+        const prepared = prepare(yoga, { principal: ctx.extra.principal, wsConnection: ctx }, payload.query)
         if ('errors' in prepared) return prepared.errors
         const { enveloped, document } = prepared
+        // Over a subscription limit: an error for this subscribe only (the plugin holds the slots; this answers early).
+        if (getOperationAST(document, payload.operationName)?.operation === 'subscription') {
+          const refused = subscriptionLimits.refusal(ctx.extra.principal?.userId, ctx)
+          if (refused) return [refused]
+        }
         return {
           schema: enveloped.schema,
           operationName: payload.operationName,
@@ -133,6 +144,7 @@ function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Servi
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         }
       },
+      onClose: (ctx) => subscriptionLimits.releaseConnection(ctx),
     },
     wsServer,
   )
@@ -151,8 +163,9 @@ function registerWebSocket(fastify: FastifyInstance, yoga: Yoga, services: Servi
   }
 }
 
-export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger) {
-  const yoga = createGraphqlYoga(services, logger)
+export function registerGraphql(fastify: FastifyInstance, services: Services, logger: Logger, limits: GraphqlLimits) {
+  const subscriptionLimits = createSubscriptionLimits(limits)
+  const yoga = createGraphqlYoga(services, logger, limits, subscriptionLimits)
   fastify.route({
     url: '/graphql',
     method: ['GET', 'POST', 'OPTIONS'],
@@ -173,7 +186,7 @@ export function registerGraphql(fastify: FastifyInstance, services: Services, lo
     },
   })
 
-  const disposeWebSocket = registerWebSocket(fastify, yoga, services)
+  const disposeWebSocket = registerWebSocket(fastify, yoga, services, subscriptionLimits)
   return {
     /** Closes every graphql-ws socket (subscriptions end first when the event bus closes). */
     dispose: disposeWebSocket,

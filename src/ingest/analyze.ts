@@ -2,7 +2,8 @@
 // columns with inferred types and null counts, and a short preview. Files can
 // be hundreds of MB, so CSV and JSON are streamed through the shared readers
 // and only the preview rows are kept; Parquet is answered from its footer
-// metadata plus the first rows.
+// metadata plus the first rows. The readers refuse a file over the upload
+// limits (limits.ts) as soon as it crosses one.
 import { stat } from 'node:fs/promises'
 import type { SchemaElement, SchemaTree } from 'hyparquet'
 import { InvalidInputError } from '../errors/index.ts'
@@ -12,6 +13,7 @@ import { CsvColumns, finalType, newTally, noteJsonValue, type ColumnTally } from
 import { readCsv, type CsvSink } from './csv.ts'
 import { FormatError } from './errors.ts'
 import { readJson, type JsonRow } from './json.ts'
+import { checkColumnCount, defaultUploadLimits, type UploadLimits } from './limits.ts'
 import { bigintToJson, bytesToText, decodable, openParquet, readParquetRows, type ParquetSource } from './parquet.ts'
 
 /** The column types a dataset schema may declare (kept in step with the API's DatasetColumn). */
@@ -37,25 +39,28 @@ export interface FileAnalysis {
 
 const previewRows = 10
 
-/** Throws InvalidInputError (code E1108) with details [{ field: 'file', message }] when the content is unusable. */
-export async function analyzeFile(filePath: string, format: DatasetFormat): Promise<FileAnalysis> {
+/**
+ * Throws InvalidInputError (code E1108) with details [{ field: 'file', message }] when the content is unusable or
+ * over one of `limits` (the message then names the limit's variable).
+ */
+export async function analyzeFile(filePath: string, format: DatasetFormat, limits: UploadLimits = defaultUploadLimits): Promise<FileAnalysis> {
   try {
     if ((await stat(filePath)).size === 0) throw new FormatError('file is empty')
-    return await analyzeByFormat(filePath, format)
+    return await analyzeByFormat(filePath, format, limits)
   } catch (error) {
     if (error instanceof FormatError) throw InvalidInputError.fromProblems([{ field: 'file', message: error.message }])
     throw error
   }
 }
 
-function analyzeByFormat(filePath: string, format: DatasetFormat): Promise<FileAnalysis> {
+function analyzeByFormat(filePath: string, format: DatasetFormat, limits: UploadLimits): Promise<FileAnalysis> {
   switch (format) {
     case 'csv':
-      return analyzeCsv(filePath)
+      return analyzeCsv(filePath, limits)
     case 'json':
-      return analyzeJson(filePath)
+      return analyzeJson(filePath, limits)
     case 'parquet':
-      return analyzeParquet(filePath)
+      return analyzeParquet(filePath, limits)
     default:
       throw new FormatError(`unsupported format ${JSON.stringify(format satisfies never)}: use csv, json or parquet`)
   }
@@ -95,9 +100,9 @@ class CsvAnalysis implements CsvSink {
   }
 }
 
-async function analyzeCsv(filePath: string): Promise<FileAnalysis> {
+async function analyzeCsv(filePath: string, limits: UploadLimits): Promise<FileAnalysis> {
   const csv = new CsvAnalysis()
-  await readCsv(filePath, csv)
+  await readCsv(filePath, csv, limits)
   if (csv.headerLine === 0) throw new FormatError('file has no header line: it contains only blank lines')
   if (csv.rowCount === 0) throw new FormatError(`file has a header on line ${csv.headerLine} but no data rows`)
   const columns = finishColumns(csv.columns.finish(), csv.rowCount)
@@ -114,12 +119,15 @@ class JsonAnalysis {
   readonly previewObjects: JsonRow[] = []
   count = 0
 
+  constructor(private readonly limits: UploadLimits) {}
+
   add(row: JsonRow): void {
     this.count++
     if (this.previewObjects.length < previewRows) this.previewObjects.push(row)
     for (const key of Object.keys(row)) {
       let tally = this.tallies.get(key)
       if (tally === undefined) {
+        checkColumnCount(this.tallies.size + 1, this.limits, `the keys of rows 1 to ${this.count} make`)
         tally = newTally(key)
         this.tallies.set(key, tally)
       }
@@ -128,9 +136,9 @@ class JsonAnalysis {
   }
 }
 
-async function analyzeJson(filePath: string): Promise<FileAnalysis> {
-  const rows = new JsonAnalysis()
-  const layout = await readJson(filePath, (row) => rows.add(row))
+async function analyzeJson(filePath: string, limits: UploadLimits): Promise<FileAnalysis> {
+  const rows = new JsonAnalysis(limits)
+  const layout = await readJson(filePath, (row) => rows.add(row), limits)
   if (layout === 'blank') throw new FormatError('file is empty: it contains only whitespace')
   if (rows.count === 0) throw new FormatError('file has no rows: the JSON array is empty')
   if (rows.tallies.size === 0) throw new FormatError('file has no columns: every object is empty')
@@ -151,8 +159,8 @@ function jsonValueAs(value: unknown, type: ColumnType): unknown {
 // ---------------------------------------------------------------------------
 // Parquet
 
-async function analyzeParquet(filePath: string): Promise<FileAnalysis> {
-  const source = await openParquet(filePath)
+async function analyzeParquet(filePath: string, limits: UploadLimits): Promise<FileAnalysis> {
+  const source = await openParquet(filePath, limits)
   if (source.rowCount === 0) throw new FormatError('the parquet file has no rows')
   const leafChunks = leafChunkIndexes(source)
   const columns = source.columns.map((column) => ({

@@ -5,11 +5,17 @@
 // from the first line that is not plain (a quoted field spanning lines, a
 // stray quote, a lone carriage return) to the end of the file csv-parse
 // reads, so its strictness and its errors decide whatever is not plain.
+// The upload limits (limits.ts) are checked on the way: on the lines split
+// here once split (they are at most about 1 MiB), on what csv-parse reads
+// before it reads it (csv-guard.ts).
 import { createReadStream } from 'node:fs'
 import { pipeline } from 'node:stream/promises'
 import { CsvError, parse as createCsvParser } from 'csv-parse'
 import { FormatError, reasonOf } from './errors.ts'
 import { integerLinePattern, splitLine } from './csv-lines.ts'
+import { CsvGuard } from './csv-guard.ts'
+import { byteText, defaultUploadLimits, LimitError, type UploadLimits } from './limits.ts'
+import { Pacer } from './pace.ts'
 import { LineBlocks } from './text.ts'
 
 /** What a CSV file is read into. Lines are numbered from 1, counting every line break, blank lines and those inside quotes included. */
@@ -26,12 +32,8 @@ export interface CsvSink {
   integerLine?(text: string, line: number): void
 }
 
-// A record or line this long is almost always a quote that never closes;
-// csv-parse stops there, which keeps one bad file from filling the heap.
-const maxRecordChars = 16 * 1024 * 1024
-// A line still open after this many bytes goes to csv-parse, which applies
-// the limit above; shorter lines never reach it, so splitting them here
-// cannot accept what csv-parse would reject.
+// A line still open after this many bytes goes to csv-parse (and the guard
+// before it), which applies the line limit; shorter lines are checked here.
 const maxSplitLineBytes = 1024 * 1024
 // csv-parse reads 4-5% faster from 128-256 KiB chunks than from the 64 KiB
 // default; 1 MiB chunks are slower again (measured on 50 MB files).
@@ -39,14 +41,18 @@ const readChunkBytes = 256 * 1024
 
 type Chunks = AsyncIterator<Buffer>
 
-/** Streams the file's records to `sink`; a file that is not valid CSV throws a FormatError naming the line. */
-export async function readCsv(filePath: string, sink: CsvSink): Promise<void> {
-  const records = new Records(sink)
+/**
+ * Streams the file's records to `sink`; a file that is not valid CSV throws a FormatError naming the line, one over
+ * `limits` a LimitError. The event loop gets a turn every few milliseconds.
+ */
+export async function readCsv(filePath: string, sink: CsvSink, limits: UploadLimits = defaultUploadLimits): Promise<void> {
+  const records = new Records(sink, limits)
   const chunks: Chunks = createReadStream(filePath, { highWaterMark: readChunkBytes })[Symbol.asyncIterator]()
+  const pacer = new Pacer()
   try {
-    const lines = new PlainLines(records)
-    const rest = await splitPlainLines(chunks, lines)
-    if (rest !== undefined) await parseRest(rest, chunks, records, lines)
+    const lines = new PlainLines(records, limits)
+    const rest = await splitPlainLines(chunks, lines, pacer)
+    if (rest !== undefined) await parseRest(rest, chunks, records, lines, pacer)
   } finally {
     await chunks.return?.()
   }
@@ -60,16 +66,23 @@ class Records {
   lastLine = 0
   integerLine: RegExp | undefined
 
-  constructor(readonly sink: CsvSink) {}
+  constructor(
+    readonly sink: CsvSink,
+    readonly limits: UploadLimits,
+  ) {}
 
   take(fields: string[], line: number): void {
     this.lastLine = line
     if (this.fields === 0) {
+      const max = this.limits.maxColumns
+      if (fields.length > max) throw new LimitError('maxColumns', `the header (line ${line}) has ${fields.length} columns, more than ${max}`)
       this.sink.header(checkedHeader(fields, line), line)
       this.fields = fields.length
       if (this.sink.integerLine) this.integerLine = integerLinePattern(fields.length)
       return
     }
+    const maxWidth = this.limits.maxRowWidth
+    if (fields.length > maxWidth) throw new LimitError('maxRowWidth', `line ${line} has ${fields.length} fields, more than ${maxWidth}`)
     if (fields.length !== this.fields) {
       throw new FormatError(`line ${line} has ${fields.length === 1 ? '1 field' : `${fields.length} fields`}, but the header has ${this.fields}`)
     }
@@ -93,11 +106,13 @@ function checkedHeader(names: string[], line: number): string[] {
  * from the first line that is not (csv-parse reads on from there), or
  * undefined when every line was.
  */
-async function splitPlainLines(chunks: Chunks, lines: PlainLines): Promise<Buffer | undefined> {
-  const blocks = new LineBlocks(chunks, maxSplitLineBytes)
+async function splitPlainLines(chunks: Chunks, lines: PlainLines, pacer: Pacer): Promise<Buffer | undefined> {
+  // a line carried past the line limit goes to the guard, which names the limit
+  const blocks = new LineBlocks(chunks, Math.min(maxSplitLineBytes, lines.limits.maxLineBytes))
   for (let text = await blocks.next(); text !== undefined; text = await blocks.next()) {
     const stop = lines.take(text)
     if (stop < text.length) return Buffer.concat([Buffer.from(text.slice(stop)), blocks.remainder()])
+    await pacer.pace()
   }
   return blocks.longLine ? blocks.remainder() : undefined
 }
@@ -112,8 +127,16 @@ class PlainLines {
   breaks = 0
   /** undefined until the first line break */
   crlf: boolean | undefined
+  /** Lines longer than this (in UTF-16 units) may be over the line or cell limit in bytes: only they are measured. */
+  private readonly measureChars: number
 
-  constructor(private readonly records: Records) {}
+  constructor(
+    private readonly records: Records,
+    readonly limits: UploadLimits,
+  ) {
+    // a UTF-16 unit is at most 3 bytes of UTF-8
+    this.measureChars = Math.floor(Math.min(limits.maxLineBytes, limits.maxCellBytes) / 3)
+  }
 
   /** Takes the lines of `text` (ending in a line break unless it is the end of the file); answers where the first line it cannot take starts. */
   take(text: string): number {
@@ -149,25 +172,42 @@ class PlainLines {
     if (line === '') return true
     const number = this.breaks + 1
     const records = this.records
-    if (records.integerLine?.test(line) && records.sink.integerLine) {
+    const long = line.length > this.measureChars
+    if (long) checkLineBytes(line, number, this.limits)
+    if (!long && records.integerLine?.test(line) && records.sink.integerLine) {
       records.lastLine = number
       records.sink.integerLine(line, number)
       return true
     }
     const fields = splitLine(line)
     if (fields === undefined) return false
+    if (long) checkFieldBytes(fields, number, this.limits)
     records.take(fields, number)
     return true
   }
 }
 
-/** csv-parse reads `rest` and the remaining chunks; its lines are numbered on from the lines already read. */
-async function parseRest(rest: Buffer, chunks: Chunks, records: Records, lines: PlainLines): Promise<void> {
+function checkLineBytes(line: string, number: number, limits: UploadLimits): void {
+  const max = limits.maxLineBytes
+  if (Buffer.byteLength(line) > max) throw new LimitError('maxLineBytes', `line ${number} is longer than ${byteText(max)}`)
+}
+
+function checkFieldBytes(fields: readonly string[], number: number, limits: UploadLimits): void {
+  const max = limits.maxCellBytes
+  const field = fields.findIndex((text) => text.length * 3 > max && Buffer.byteLength(text) > max)
+  if (field !== -1) throw new LimitError('maxCellBytes', `line ${number}: field ${field + 1} is longer than ${byteText(max)}`)
+}
+
+/** csv-parse reads `rest` and the remaining chunks, each checked by the guard first; its lines are numbered on from the lines already read. */
+async function parseRest(rest: Buffer, chunks: Chunks, records: Records, lines: PlainLines, pacer: Pacer): Promise<void> {
+  const limits = records.limits
+  const guard = new CsvGuard(limits, records.fields > 0, lines.breaks + 1)
   const csv = createCsvParser({
     skip_empty_lines: true,
     // field counts are checked in Records, as for the lines read before
     relax_column_count: true,
-    max_record_size: maxRecordChars,
+    // in characters, so the guard (in bytes) has always refused a longer record first
+    max_record_size: limits.maxLineBytes,
     // from the start of the file csv-parse finds the line break itself; further on it is the one the lines read had
     ...(lines.breaks === 0 || lines.crlf === undefined ? {} : { record_delimiter: lines.crlf ? '\r\n' : '\n' }),
   })
@@ -184,19 +224,24 @@ async function parseRest(rest: Buffer, chunks: Chunks, records: Records, lines: 
     }
   })
   async function* input(): AsyncGenerator<Buffer> {
+    guard.scan(rest)
     yield rest
-    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      guard.scan(next.value)
+      await pacer.pace()
+      yield next.value
+    }
   }
   try {
     await pipeline(input, csv)
   } catch (error) {
     if (failure !== undefined) throw failure
-    if (error instanceof CsvError) throw csvProblem(error, records.lastLine, lines.breaks)
+    if (error instanceof CsvError) throw csvProblem(error, records.lastLine, lines.breaks, limits)
     throw error
   }
 }
 
-function csvProblem(error: CsvError, lastGoodLine: number, linesBefore: number): FormatError {
+function csvProblem(error: CsvError, lastGoodLine: number, linesBefore: number, limits: UploadLimits): FormatError {
   const line = typeof error.lines === 'number' ? linesBefore + error.lines : lastGoodLine + 1
   const field = typeof error.column === 'number' ? error.column + 1 : undefined
   switch (error.code) {
@@ -207,7 +252,7 @@ function csvProblem(error: CsvError, lastGoodLine: number, linesBefore: number):
     case 'CSV_INVALID_CLOSING_QUOTE':
       return new FormatError(`line ${line}: field ${field} has a closing quote followed by text instead of a comma or line end; double inner quotes ("")`)
     case 'CSV_MAX_RECORD_SIZE':
-      return new FormatError(`line ${line}: a record longer than ${maxRecordChars / 1024 / 1024} MiB, most likely a quote that is never closed`)
+      return new LimitError('maxLineBytes', `line ${line}: a record longer than ${byteText(limits.maxLineBytes)}, most likely a quote that is never closed`)
     default:
       return new FormatError(`line ${line}: ${reasonOf(error)}`)
   }

@@ -7,16 +7,16 @@
 // decoded straight from the bytes, with the commas around them turned into
 // brackets, so JSON.parse gets the decoder's flat string and no text is
 // copied (joining and slicing strings copies them). Whatever does not
-// parse goes to json-errors.ts, which says exactly what is wrong.
+// parse goes to json-errors.ts, which says exactly what is wrong. Each chunk
+// passes the shape guard (json-guard.ts) before any of it is parsed.
 import { createReadStream } from 'node:fs'
-import { FormatError } from './errors.ts'
 import { isJsonObject, type JsonRow } from './json-values.ts'
 import { jsonArrayProblem } from './json-errors.ts'
+import { JsonGuard } from './json-guard.ts'
+import { byteText, LimitError, type UploadLimits } from './limits.ts'
+import { Pacer } from './pace.ts'
 
 const readChunkBytes = 256 * 1024
-// An element still open after this many bytes is almost always a quote or
-// bracket that never closes; stopping there keeps the heap bounded.
-const maxElementBytes = 16 * 1024 * 1024
 
 const openBracket = 0x5b
 const closeBracket = 0x5d
@@ -27,15 +27,22 @@ const quote = 0x22
 const backslash = 0x5c
 
 /** Streams the array's elements to `onRow`; the file's first significant character is `[`. */
-export async function readJsonArray(filePath: string, onRow: (row: JsonRow) => void): Promise<void> {
-  const elements = new ArrayElements(onRow)
+export async function readJsonArray(filePath: string, onRow: (row: JsonRow) => void, limits: UploadLimits): Promise<void> {
+  const maxBytes = limits.maxLineBytes
+  // the guard bounds each element; this bounds what lies between them (whitespace, a value that is not an object)
+  const elements = new ArrayElements(onRow, maxBytes + readChunkBytes)
+  const guard = new JsonGuard(limits, 'array')
+  const pacer = new Pacer()
   let fine = true
   for await (const chunk of createReadStream(filePath, { highWaterMark: readChunkBytes }) as AsyncIterable<Buffer>) {
+    guard.scan(chunk)
     fine = elements.push(chunk)
     if (!fine) break
+    await pacer.pace()
   }
   if (fine && elements.end()) return
-  throw (await jsonArrayProblem(filePath)) ?? new FormatError(`array element at index ${elements.count} is longer than ${maxElementBytes / 1024 / 1024} MiB`)
+  // the guard refuses a long element first: what is left is text between elements that never ends
+  throw (await jsonArrayProblem(filePath)) ?? new LimitError('maxLineBytes', `array element at index ${elements.count} is longer than ${byteText(maxBytes)}`)
 }
 
 class ArrayElements {
@@ -44,7 +51,11 @@ class ArrayElements {
   /** the bytes after the last run passed on, starting with `[`: the file's own, then the comma before the next element */
   private pending: Buffer | undefined
 
-  constructor(private readonly onRow: (row: JsonRow) => void) {}
+  constructor(
+    private readonly onRow: (row: JsonRow) => void,
+    /** an element still open after this many bytes is almost always a quote or bracket that never closes */
+    private readonly maxElementBytes: number,
+  ) {}
 
   /** Passes on the elements that end in the bytes read so far; false when they cannot start an array of objects. */
   push(chunk: Buffer): boolean {
@@ -68,7 +79,7 @@ class ArrayElements {
     }
     if (!this.pass(values)) return false
     this.pending = cut > 0 ? bytes.subarray(cut) : bytes
-    return this.pending.length <= maxElementBytes
+    return this.pending.length <= this.maxElementBytes
   }
 
   /** Passes on the last elements; false unless what is left is they, the closing bracket and whitespace. */

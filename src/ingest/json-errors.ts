@@ -2,10 +2,12 @@
 // reader (json-array.ts) only knows that a run of elements did not parse;
 // this reads the file again with stream-json, a streaming tokenizer that
 // can be traced to the character, and says where and why, in the words the
-// upload has always used. Only a file already known to be bad comes here.
+// upload has always used. Only a file already known to be bad comes here;
+// it too hands the event loop a turn every few milliseconds.
 import { jsonParser } from 'stream-json/core/parser.js'
 import { streamArray } from 'stream-json/core/streamers/stream-array.js'
 import { FormatError, reasonOf } from './errors.ts'
+import { Pacer } from './pace.ts'
 import { textChunks } from './text.ts'
 
 type JsonTokenizer = ReturnType<typeof jsonParser>
@@ -32,9 +34,11 @@ export function notAnObject(where: string, value: unknown): FormatError {
 export async function jsonArrayProblem(filePath: string): Promise<FormatError | undefined> {
   const tokenizer = jsonParser({ streamValues: false })
   const elements = streamArray()
+  const pacer = new Pacer()
   let offset = 0
   try {
     for await (const chunk of textChunks(filePath)) {
+      await pacer.pace()
       let tokens: readonly JsonToken[]
       try {
         tokens = tokenize(tokenizer, chunk)
@@ -125,8 +129,11 @@ async function locateJsonError(filePath: string, failingChunkStart: number): Pro
   let errorStart = { ...position }
   let atErrorStart = true
   let offset = 0
+  const pacer = new Pacer()
+  let sinceTurn = 0
   try {
     for await (const chunk of textChunks(filePath)) {
+      await pacer.pace()
       const whole = chunk.slice(0, Math.max(0, failingChunkStart - offset))
       offset += chunk.length
       if (whole.length > 0) {
@@ -135,6 +142,8 @@ async function locateJsonError(filePath: string, failingChunkStart: number): Pro
         errorStart = { ...position }
       }
       for (const char of chunk.slice(whole.length)) {
+        // one character at a time is slow: ask for a turn now and then
+        if (++sinceTurn % 1024 === 0) await pacer.pace()
         const emitted = tokenize(tokenizer, char).length > 0
         advance(position, char)
         atErrorStart = emitted || (atErrorStart && quietlyConsumed.test(char))

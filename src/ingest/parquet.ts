@@ -6,6 +6,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema }
 import type { AsyncBuffer, FileMetaData, SchemaTree } from 'hyparquet'
 import { parquetCompressors, readableParquetCodecs } from '../infra/parquet.ts'
 import { FormatError, reasonOf } from './errors.ts'
+import { checkColumnCount, defaultUploadLimits, type UploadLimits } from './limits.ts'
 
 export interface ParquetSource {
   file: AsyncBuffer
@@ -15,11 +16,13 @@ export interface ParquetSource {
   rowCount: number
 }
 
-/** Reads the footer; a file that is not Parquet throws a FormatError saying why. */
-export async function openParquet(filePath: string): Promise<ParquetSource> {
+/** Reads the footer; a file that is not Parquet throws a FormatError saying why, one with too many columns a LimitError. */
+export async function openParquet(filePath: string, limits: UploadLimits = defaultUploadLimits): Promise<ParquetSource> {
   const file = await asyncBufferFromFile(filePath)
   const metadata = await readMetadata(file)
-  return { file, metadata, columns: parquetSchema(metadata).children, rowCount: Number(metadata.num_rows) }
+  const columns = parquetSchema(metadata).children
+  checkColumnCount(columns.length, limits, 'the parquet file has')
+  return { file, metadata, columns, rowCount: Number(metadata.num_rows) }
 }
 
 async function readMetadata(file: AsyncBuffer): Promise<FileMetaData> {

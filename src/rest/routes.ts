@@ -21,6 +21,7 @@ import {
   templateListQuery,
   tuningListQuery,
 } from './queries.ts'
+import { valueStringProblems } from './input-strings.ts'
 import { sendExportFile, streamJobEvents } from './raw-replies.ts'
 import { registerRoutes, route } from './table.ts'
 
@@ -34,9 +35,10 @@ const routes = [
     path: '/v1/training/jobs',
     query: noQuery,
     body: 'json',
+    cost: 'expensive',
     status: 201,
     message: '训练任务创建成功',
-    handle: async ({ services, principal, body }) => ({ job: await services.jobs.create(principal, body) }),
+    handle: ({ services, principal, body }) => services.jobs.createWithWarnings(principal, body),
   }),
   route({
     method: 'GET',
@@ -80,11 +82,13 @@ const routes = [
     path: '/v1/training/datasets',
     query: noQuery,
     body: 'multipart',
+    cost: 'upload',
     status: 201,
     message: '数据集创建成功',
     handle: async ({ services, principal, body: form }) => {
       const { fields, problems } = decodeFormFields(form.fields)
-      return { dataset: await services.datasets.create(principal, { fields, problems: [...form.problems, ...problems], file: form.file }) }
+      const all = [...form.problems, ...problems, ...valueStringProblems(fields)]
+      return { dataset: await services.datasets.create(principal, { fields, problems: all, file: form.file }) }
     },
   }),
   route({
@@ -117,6 +121,7 @@ const routes = [
     path: '/v1/training/tuning',
     query: noQuery,
     body: 'json',
+    cost: 'expensive',
     status: 201,
     message: '调优任务创建成功',
     handle: async ({ services, principal, body }) => ({ tuning: await services.tunings.create(principal, body) }),
@@ -201,6 +206,7 @@ const routes = [
     path: '/v1/training/jobs/:jobId/export',
     query: noQuery,
     body: 'json',
+    cost: 'expensive',
     message: '模型导出任务创建成功',
     handle: async ({ services, principal, params, body }) => ({ export: await services.exports.create(principal, params.jobId, body) }),
   }),
@@ -231,6 +237,7 @@ const routes = [
     path: '/v1/training/jobs/:jobId/predict',
     query: noQuery,
     body: 'json',
+    cost: 'expensive',
     handle: ({ services, principal, params, body }) => services.exports.predict(principal, params.jobId, body),
   }),
 
@@ -272,9 +279,10 @@ const routes = [
     path: '/v1/training/templates/:templateId/create-job',
     query: noQuery,
     body: 'json',
+    cost: 'expensive',
     status: 201,
     message: '训练任务创建成功',
-    handle: async ({ services, principal, params, body }) => ({ job: await services.templates.createJob(principal, params.templateId, body) }),
+    handle: ({ services, principal, params, body }) => services.templates.createJobWithWarnings(principal, params.templateId, body),
   }),
 
   // Added reads: what can be asked for
@@ -286,6 +294,9 @@ const routes = [
     handle: async ({ query: { task } }) => ({ models: baseModels.filter((model) => !task || (model.tasks as readonly string[]).includes(task)) }),
   }),
 ]
+
+/** Every endpoint of the table (method and path pattern), e.g. for tests that visit them all. */
+export const restEndpoints: readonly { method: string; path: string }[] = routes.map(({ method, path }) => ({ method, path }))
 
 export function registerRestRoutes(app: FastifyInstance, services: Services) {
   registerRoutes(app, services, routes)

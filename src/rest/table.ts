@@ -3,19 +3,24 @@
 // call) and how it is served: one auth hook for every /v1 route, the query
 // parsed strictly, the body read as the entry declares, the answer in the
 // spec's envelope. Routes that must write the raw reply (file downloads,
-// event streams) say so with `reply` instead of `handle`.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+// event streams) say so with `reply` instead of `handle`. Every route's
+// strings (path, query, JSON body) are checked first (./input-strings.ts).
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { z } from 'zod'
 import { InvalidInputError, UnauthenticatedError } from '../errors/index.ts'
 import { parseInput } from '../domain/validation.ts'
 import type { Principal } from '../services/auth.ts'
 import type { Services } from '../services/index.ts'
 import { ok } from './envelope.ts'
+import { checkRequestStrings } from './input-strings.ts'
 import { readDatasetForm, type DatasetForm } from './multipart.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The caller, set by the request guard (./rate-limits.ts) from a valid bearer token. */
     principal: Principal | null
+    /** Why the guard refused the Authorization header; the /v1 routes answer it (401). */
+    authFailure: UnauthenticatedError | null
   }
 }
 
@@ -51,6 +56,8 @@ interface EntryBase<P extends string, Q extends z.ZodType, K extends BodyKind | 
   /** The query string's parameters: a strict zod object (`noQuery` for none). */
   query: Q
   body?: K
+  /** An expensive endpoint: its own lower rate limit (`upload`: and uploads in flight per user), see ./rate-limits.ts. */
+  cost?: 'expensive' | 'upload'
 }
 
 /** A route answering in the envelope: `data` is what `handle` returns. */
@@ -71,6 +78,7 @@ export interface RawEntry<P extends string, Q extends z.ZodType, K extends BodyK
 export interface Route {
   method: Method
   path: string
+  cost: 'expensive' | 'upload' | undefined
   serve(services: Services, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>
 }
 
@@ -125,7 +133,9 @@ export function route<const P extends string, D, Q extends z.ZodType, K extends 
   return {
     method: entry.method,
     path: entry.path,
+    cost: entry.cost,
     async serve(services, request, reply) {
+      checkRequestStrings(request, entry.body === 'json' ? request.body : undefined)
       const query = parseInput(entry.query, request.query)
       const body = await readBody(entry.body, request, services)
       // A typed boundary: Fastify fills `params` from the path's own `:name` segments.
@@ -139,14 +149,15 @@ export function route<const P extends string, D, Q extends z.ZodType, K extends 
   }
 }
 
-/** Registers the table under one auth hook: every route needs a bearer token. */
+/** Registers the table under one auth hook: every route needs a bearer token (the request guard has read it). */
 export function registerRoutes(app: FastifyInstance, services: Services, routes: readonly Route[]) {
   app.register(async (v1) => {
     v1.addHook('onRequest', async (request) => {
-      request.principal = await services.auth.authenticate(request.headers.authorization)
+      if (!request.principal) throw request.authFailure ?? new UnauthenticatedError()
     })
     for (const entry of routes) {
-      v1.route({ method: entry.method, url: entry.path, handler: (request, reply) => entry.serve(services, request, reply) })
+      const config: FastifyContextConfig = entry.cost ? { cost: entry.cost } : {}
+      v1.route({ method: entry.method, url: entry.path, config, handler: (request, reply) => entry.serve(services, request, reply) })
     }
   })
 }

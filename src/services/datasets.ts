@@ -8,7 +8,7 @@ import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, ty
 import { isOneOf, oneOfMessage, problemsOf } from '../domain/validation.ts'
 import { activeStatuses, datasetView, type DatasetView } from '../domain/views.ts'
 import { requireScope, type Principal } from './auth.ts'
-import { analyzeFile, checkDeclaredSchema, type DatasetFormat } from '../ingest/index.ts'
+import { analyzeFile, checkDeclaredSchema, defaultUploadLimits, type DatasetFormat, type UploadLimits } from '../ingest/index.ts'
 import { datasetPreviewOf, toJson } from '../domain/json-columns.ts'
 
 export const datasetTypes = ['text', 'image', 'audio', 'multimodal', 'tabular'] as const
@@ -84,8 +84,10 @@ export interface DatasetFilter {
   sortOrder?: SortOrder
 }
 
-export function createDatasetService(deps: { db: Db; storage: Storage }) {
+/** `uploadLimits` (UPLOAD_MAX_*) bound what one uploaded file may hold; the defaults where not given. */
+export function createDatasetService(deps: { db: Db; storage: Storage; uploadLimits?: UploadLimits }) {
   const { db, storage } = deps
+  const uploadLimits = deps.uploadLimits ?? defaultUploadLimits
 
   async function load(principal: Principal, id: string) {
     const dataset = await db.dataset.findFirst({ where: { id, ownerId: principal.userId }, include: { tags: true } })
@@ -113,7 +115,8 @@ export function createDatasetService(deps: { db: Db; storage: Storage }) {
         const fields = parsed.data
         const file = input.file
 
-        const analysis = await analyzeFile(file.path, fields.format as DatasetFormat)
+        // over a limit: 400 E1108 naming it; the staged file goes in `finally`
+        const analysis = await analyzeFile(file.path, fields.format as DatasetFormat, uploadLimits)
         if (fields.schema) {
           const mismatches = checkDeclaredSchema(fields.schema, analysis)
           if (mismatches.length > 0) throw InvalidInputError.fromProblems(mismatches)

@@ -4,6 +4,7 @@ import type { ReadStore } from '../infra/read-store.ts'
 import type { EventBus } from '../infra/event-bus.ts'
 import type { Storage } from '../infra/storage.ts'
 import type { InstanceType } from '../domain/instance-types.ts'
+import type { UploadLimits } from '../ingest/index.ts'
 import { createJobLifecycle } from '../core/job-lifecycle.ts'
 import { createAuthService } from './auth.ts'
 import { createLiveViews } from './live.ts'
@@ -25,6 +26,10 @@ export interface ServiceDeps {
   trainerConcurrency: number
   gpus: number
   maxUploadBytes: number
+  /** UPLOAD_MAX_*: what one dataset file may hold (src/ingest/limits.ts); the defaults where not given. */
+  uploadLimits?: UploadLimits
+  /** A trainer silent this long counts as gone (src/services/resources.ts). */
+  trainerHeartbeatTimeoutSeconds?: number
   /** Runs trained models for predict and checks export formats (trainer/serving.ts). */
   predictor: Predictor
 }

@@ -6,18 +6,29 @@ import type { Db, Job } from '../infra/db.ts'
 import type { ReadStore } from '../infra/read-store.ts'
 import type { Storage } from '../infra/storage.ts'
 import type { JobLifecycle } from '../core/job-lifecycle.ts'
-import { topics } from '../events/index.ts'
+import { logSeverity, topics } from '../events/index.ts'
 import { source, type LiveViews } from './live.ts'
-import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../errors/index.ts'
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError, type FieldProblem } from '../errors/index.ts'
 import { newId } from '../domain/ids.ts'
-import { createJobSchema, parseConfig, withJobDefaults } from '../domain/job-config.ts'
+import { createJobSchema, parseConfig, withJobDefaults, type JobConfig } from '../domain/job-config.ts'
 import { newJobRow, plannedTraining } from '../core/job-rows.ts'
 import { paginationOf, windowOf, type Page, type PageRequest, type SortOrder, type Window } from '../domain/pagination.ts'
 import { endedStatuses, jobSummary, type JobStatus, type JobView } from '../domain/views.ts'
 import { isAdmin, requireScope, type Principal } from './auth.ts'
 import type { ResourceService } from './resources.ts'
 import { datasetColumnsOf } from '../domain/json-columns.ts'
-import { columnProblems, estimateStart, resolveModel } from './job-requests.ts'
+import { largestCorner } from '../domain/job-size.ts'
+import {
+  columnProblems,
+  configWarnings,
+  datasetFactsOf,
+  estimateStart,
+  memoryProblem,
+  noTrainerWarning,
+  resolveModel,
+  runtimeWarning,
+  sizeSettingsOf,
+} from './job-requests.ts'
 
 type JobWithOwner = Job & { owner: { name: string } }
 
@@ -81,7 +92,7 @@ export function createJobService(deps: {
   async function prepare(principal: Principal, input: unknown, prefix = '') {
     requireScope(principal, 'write')
     const config = parseConfig(createJobSchema, input, prefix)
-    const { architecture, problems } = await resolveModel(db, principal, config.model)
+    const { architecture, problems, source } = await resolveModel(db, principal, config.model)
     const dataset = await db.dataset.findFirst({ where: { id: config.dataset.id, ownerId: principal.userId } })
     if (dataset) problems.push(...columnProblems(config, datasetColumnsOf(dataset)))
     if (problems.length > 0) throw InvalidInputError.fromProblems(prefix ? problems.map((p) => ({ ...p, field: `${prefix}.${p.field}` })) : problems)
@@ -89,49 +100,100 @@ export function createJobService(deps: {
     const instanceType = resources.requireRunnable(config.resources.instanceType, config.resources.instanceCount ?? 1)
     const effective = withJobDefaults(config, { architecture, seed: randomInt(0, 2_147_483_647) })
     const plan = await plannedTraining(db, effective, dataset.rowCount, instanceType)
+    const at = (field: string) => (prefix ? `${prefix}.${field}` : field)
     if (plan.split.train < 1) {
-      throw InvalidInputError.fromProblems([
-        { field: `${prefix ? `${prefix}.` : ''}dataset.validationSplit`, message: `leaves no training rows out of ${dataset.rowCount}` },
-      ])
+      throw InvalidInputError.fromProblems([{ field: at('dataset.validationSplit'), message: `leaves no training rows out of ${dataset.rowCount}` }])
     }
-    return { config: effective, dataset, instanceType, plan }
+    const size = sizeSettingsOf(effective, source)
+    const facts = datasetFactsOf(dataset)
+    /** The memory check for these settings with some hyperparameters changed (a tuning's largest corner); null when it fits. */
+    const fits = (changes: Partial<JobConfig['hyperparameters']> = {}, field = at('resources.instanceType')) =>
+      memoryProblem(
+        {
+          ...size,
+          hyperparameters: { ...size.hyperparameters, ...changes },
+          batchSize: changes.batchSize ?? effective.hyperparameters.batchSize,
+          trainRows: plan.split.train,
+        },
+        facts,
+        instanceType,
+        resources.instanceTypes,
+        field,
+      )
+    const tooLarge = fits()
+    if (tooLarge) throw InvalidInputError.fromProblems([tooLarge])
+    /** A tuning's search space: refused when its largest corner (every size hyperparameter at its largest) would not fit. */
+    const searchSpaceProblems = (space: Parameters<typeof largestCorner>[0]): FieldProblem[] => {
+      const corner = largestCorner(space)
+      if (Object.keys(corner).length === 0) return []
+      const problem = fits(corner, 'parameters')
+      if (!problem) return []
+      const values = Object.entries(corner).map(([name, value]) => `${name} ${value}`)
+      return [{ field: 'parameters', message: `the largest trial the search space allows (${values.join(', ')}) does not fit: ${problem.message}` }]
+    }
+    return { config: effective, dataset, instanceType, plan, searchSpaceProblems }
+  }
+
+  /** A pending job's start and completion estimates are meaningless with no trainer to start it. */
+  async function withLiveEstimates<V extends JobView>(views: V[]): Promise<V[]> {
+    if (!views.some((job) => job.status === 'pending')) return views
+    if (!(await resources.trainerLiveness()).missing) return views
+    return views.map((job) => (job.status === 'pending' ? { ...job, estimatedStartTime: null, estimatedCompletionTime: null } : job))
+  }
+
+  /**
+   * Validates a job request (every field, all problems at once), checks the
+   * dataset, capacity and memory, and queues the job as `pending` with start
+   * and completion estimates (none while no trainer runs). Warnings about
+   * the settings also go to the job's log at warn level.
+   */
+  async function createWithWarnings(principal: Principal, input: unknown, origin: { templateId?: string; tuningId?: string } = {}) {
+    const { config, instanceType, plan } = await prepare(principal, input)
+    const now = new Date()
+    const trainer = await resources.trainerLiveness(now.getTime())
+    const queue = { db, capacityOf: (type: string) => resources.find(type)?.capacity ?? 0, concurrency: deps.trainerConcurrency }
+    const estimate = trainer.missing
+      ? undefined
+      : await estimateStart(queue, {
+          now: now.getTime(),
+          priority: config.priority,
+          instanceType: instanceType.name,
+          instanceCount: config.resources.instanceCount,
+          durationMs: plan.durationSeconds * 1000,
+        })
+    const id = newId('job')
+    const row = newJobRow({
+      id,
+      ownerId: principal.userId,
+      config,
+      instanceType,
+      totalSteps: plan.steps.total,
+      durationSeconds: plan.durationSeconds,
+      estimate,
+      origin,
+      now,
+    })
+    const runtime = runtimeWarning(instanceType)
+    const settings = [...configWarnings(config, plan.steps.total), ...(runtime ? [runtime] : [])]
+    const warnings = trainer.missing ? [...settings, noTrainerWarning(trainer.lastSeenAt)] : settings
+    const logs = warnings.map((message) => db.jobLog.create({ data: { jobId: id, timestamp: now, level: 'warn', severity: logSeverity.warn, message } }))
+    return { job: (await lifecycle.queue(row, ...logs)).job, warnings }
   }
 
   return {
-    /**
-     * Validates a job request (every field, all problems at once), checks the
-     * dataset and capacity, and queues the job as `pending` with start and
-     * completion estimates.
-     */
+    /** `createWithWarnings` without the warnings (GraphQL's createJob answers the Job). */
     async create(principal: Principal, input: unknown, origin: { templateId?: string; tuningId?: string } = {}): Promise<JobView> {
-      const { config, instanceType, plan } = await prepare(principal, input)
-      const now = new Date()
-      const queue = { db, capacityOf: (type: string) => resources.find(type)?.capacity ?? 0, concurrency: deps.trainerConcurrency }
-      const estimate = await estimateStart(queue, {
-        now: now.getTime(),
-        priority: config.priority,
-        instanceType: instanceType.name,
-        instanceCount: config.resources.instanceCount,
-        durationMs: plan.durationSeconds * 1000,
-      })
-      const row = newJobRow({
-        id: newId('job'),
-        ownerId: principal.userId,
-        config,
-        instanceType,
-        totalSteps: plan.steps.total,
-        durationSeconds: plan.durationSeconds,
-        estimate,
-        origin,
-        now,
-      })
-      return (await lifecycle.queue(row)).job
+      return (await createWithWarnings(principal, input, origin)).job
     },
+
+    /** As `create`, with sentences about settings that will not do what was likely meant, and a missing trainer (REST's `data.warnings`). */
+    createWithWarnings,
 
     prepare,
 
     async get(principal: Principal, id: string): Promise<JobView> {
-      return view(await load(principal, id))
+      const [job] = await withLiveEstimates([view(await load(principal, id))])
+      return job
     },
 
     /**
@@ -168,7 +230,7 @@ export function createJobService(deps: {
     async find(principal: Principal, query: JobListFilter, window: Window): Promise<Page<JobView>> {
       const { filter, order } = await listFilter(principal, query)
       const [rows, total] = await Promise.all([reads.jobs(filter, order, window), reads.countJobs(filter)])
-      return { items: rows.map(view), total }
+      return { items: await withLiveEstimates(rows.map(view)), total }
     },
 
     /** pending → cancelled at once; running → stopping (the trainer ends it); stopping again is a no-op. */

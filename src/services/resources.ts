@@ -1,5 +1,6 @@
-// Instance types with their current use (GET /v1/training/resources), and
-// the capacity check every new job goes through.
+// Instance types with their current use (GET /v1/training/resources), the
+// capacity check every new job goes through, and whether any trainer is
+// alive (the heartbeat each trainer writes, trainer/heartbeat.ts).
 import type { Db } from '../infra/db.ts'
 import type { InstanceType } from '../domain/instance-types.ts'
 import { CapacityError, InvalidInputError } from '../errors/index.ts'
@@ -13,9 +14,54 @@ export interface InstanceTypeUsage extends InstanceType {
   queued: number
 }
 
-export function createResourceService(deps: { db: Db; instanceTypes: readonly InstanceType[]; trainerConcurrency: number; gpus: number }) {
+/** Whether a trainer is taking jobs: one has written its heartbeat within the timeout. */
+export interface TrainerLiveness {
+  alive: boolean
+  /** The newest heartbeat of any trainer (ISO), or null when none was ever recorded. */
+  lastSeenAt: string | null
+  /** Trainers with a heartbeat within the timeout. */
+  trainers: number
+  /**
+   * No trainer for the whole timeout (counted from this process's start until
+   * one has reported): pending jobs get no start estimate and creates warn.
+   */
+  missing: boolean
+  timeoutSeconds: number
+}
+
+/** How long an answer that a trainer is alive is reused (reads of every job view ask). */
+const aliveCacheMs = 2000
+
+export function createResourceService(deps: {
+  db: Db
+  instanceTypes: readonly InstanceType[]
+  trainerConcurrency: number
+  gpus: number
+  /** TRAINER_HEARTBEAT_TIMEOUT_SECONDS: a trainer silent for longer counts as gone (default 30). */
+  trainerHeartbeatTimeoutSeconds?: number
+}) {
   const { db, instanceTypes } = deps
   const byName = new Map(instanceTypes.map((type) => [type.name, type]))
+  const timeoutMs = (deps.trainerHeartbeatTimeoutSeconds ?? 30) * 1000
+  // Until a trainer has reported, the timeout counts from this process's start: a worker starting alongside has time to report.
+  const startedAt = Date.now()
+  let cached: { liveness: TrainerLiveness; until: number } | undefined
+
+  async function trainerLiveness(now = Date.now()): Promise<TrainerLiveness> {
+    if (cached && now < cached.until) return cached.liveness
+    const since = new Date(now - timeoutMs)
+    const [newest, trainers] = await Promise.all([
+      db.trainerHeartbeat.findFirst({ orderBy: { seenAt: 'desc' }, select: { seenAt: true } }),
+      db.trainerHeartbeat.count({ where: { seenAt: { gte: since } } }),
+    ])
+    const lastSeenAt = newest?.seenAt.toISOString() ?? null
+    const alive = trainers > 0
+    const missing = !alive && now - Math.max(startedAt, newest?.seenAt.getTime() ?? 0) >= timeoutMs
+    const liveness = { alive, lastSeenAt, trainers, missing, timeoutSeconds: timeoutMs / 1000 }
+    // Only a heartbeat seen is worth reusing; an absent trainer is looked for again on the next ask.
+    cached = trainers > 0 ? { liveness, until: now + aliveCacheMs } : undefined
+    return liveness
+  }
 
   function availableNames(): string[] {
     return instanceTypes.filter((type) => type.capacity > 0).map((type) => type.name)
@@ -24,6 +70,7 @@ export function createResourceService(deps: { db: Db; instanceTypes: readonly In
   return {
     instanceTypes,
     find: (name: string) => byName.get(name),
+    trainerLiveness,
 
     /**
      * The instance type a job asks for, if this deployment can ever run it:

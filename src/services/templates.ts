@@ -160,6 +160,13 @@ export function createTemplateService(deps: { db: Db; jobs: JobService; resource
       return jobs.create(principal, await jobRequest(principal, templateId, body), { templateId })
     },
 
+    /** As `createJob`, with the job's warnings (REST's `data.warnings`). */
+    async createJobWithWarnings(principal: Principal, templateId: string, input: unknown) {
+      requireScope(principal, 'write')
+      const body = parseInput(createJobFromTemplateSchema, input)
+      return jobs.createWithWarnings(principal, await jobRequest(principal, templateId, body), { templateId })
+    },
+
     jobRequest,
   }
 }

@@ -162,9 +162,11 @@ export function createTuningService(deps: { db: Db; bus: EventBus; live: LiveVie
       }
       const body = parsed.data
       const base = await baseRequest(principal, body)
-      const { config } = await jobs.prepare(principal, { ...(base.request as object), name: body.name }, base.prefix)
+      const { config, searchSpaceProblems } = await jobs.prepare(principal, { ...(base.request as object), name: body.name }, base.prefix)
       const { space, problems } = checkSearchSpace(body.parameters, config.model)
       problems.push(...objectiveProblems(body.objective, config.model.task), ...strategyProblems(body.strategy))
+      // Every trial must fit the instance type: the space's largest corner is checked once, here.
+      if (problems.length === 0) problems.push(...searchSpaceProblems(space))
       const objective: TuningObjective = { metric: body.objective.metric, direction: body.objective.direction, target: body.objective.target ?? null }
       const warmStartFrom = body.warmStartFrom ?? []
       if (problems.length === 0) problems.push(...(await warmStartProblems(principal, warmStartFrom, space, objective)))

@@ -26,6 +26,8 @@ export interface SocketClose {
 export interface WsClientOptions {
   /** Sent as `connectionParams.authorization` ("Bearer <token>"); null sends no params. */
   token?: string | null
+  /** Sent as the `connection_init` payload as they are (instead of `token`), e.g. the shape GraphiQL sends. */
+  connectionParams?: Record<string, unknown>
   /** Extra headers on the HTTP upgrade request (e.g. Authorization). */
   headers?: Record<string, string>
 }
@@ -61,7 +63,8 @@ export function createWsClient(server: Pick<TestServer, 'url'>, options: WsClien
     webSocketImpl,
     lazy: false,
     retryAttempts: 0,
-    connectionParams: options.token === null || options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` },
+    connectionParams:
+      options.connectionParams ?? (options.token === null || options.token === undefined ? undefined : { authorization: `Bearer ${options.token}` }),
     // Without a listener graphql-ws reports a failed non-lazy connection as an uncaught error.
     onNonLazyError: () => {},
     on: {

@@ -50,7 +50,7 @@ const children = new Set<ChildProcess>()
 
 /** Whether a child is a service process (started by startService) rather than a CLI run. */
 function isService(child: ChildProcess): boolean {
-  return child.spawnargs.includes('src/main.ts')
+  return child.spawnargs.includes('src/main.ts') || child.spawnargs.includes('start')
 }
 
 /** Kills every child (of those `which` picks) still alive and waits for it to go. */
@@ -105,9 +105,19 @@ interface ServiceProcess {
   waitForLog(matches: (line: LogLine) => boolean, what: string): Promise<LogLine>
 }
 
-/** Starts the service as `npm start` does (`tsx src/main.ts`), with PORT=0 so that it picks a free port. */
-function startService(dataDir: string): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+/** npm itself: the npm-cli.js that runs this test (`npm test`), else `npm` on PATH. */
+function npmCommand(args: string[]): [string, string[]] {
+  const cli = process.env.npm_execpath
+  return cli?.endsWith('.js') ? [process.execPath, [cli, ...args]] : ['npm', args]
+}
+
+/**
+ * Starts the service as `npm start` does (`node --import tsx src/main.ts`), with PORT=0 so that it picks a free port;
+ * `viaNpm` runs `npm start` itself (npm, its shell and the service).
+ */
+function startService(dataDir: string, viaNpm = false): ServiceProcess {
+  const [command, args] = viaNpm ? npmCommand(['start']) : [process.execPath, ['--import', 'tsx', 'src/main.ts']]
+  const child = spawn(command, args, {
     cwd: projectRoot,
     env: childEnv({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -319,5 +329,37 @@ describe('npm start on a fresh DATA_DIR without API_TOKENS', () => {
       await overSse.subscription.waitForEnd()
       await overWs.waitForEnd()
     })
+  })
+})
+
+describe('`npm start` itself', () => {
+  let dataDir: string
+
+  afterAll(async () => {
+    await killChildren(() => true)
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('stops the service on one SIGTERM to the npm process (npm forwards it; no orphaned server)', { timeout: 60_000 }, async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'training-npm-start-'))
+    const npm = startService(dataDir, true)
+    const serviceUrl = (await npm.waitForLog(isReady, '"training service ready"')).url as string
+    expect((await fetch(`${serviceUrl}/healthz`)).status).toBe(200)
+
+    npm.child.kill('SIGTERM')
+    await withGiveUp(npm.exited, 'npm to exit after SIGTERM')
+    // The server went with npm: soon nothing listens on its port any more.
+    const closed = async () => {
+      for (;;) {
+        const answered = await fetch(`${serviceUrl}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+          () => true,
+          () => false,
+        )
+        if (!answered) return
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+    }
+    await withGiveUp(closed(), 'the server to close its port after npm exited')
+    expect(npm.logs.some((line) => line.msg === 'stopping' && line.signal === 'SIGTERM')).toBe(true)
   })
 })

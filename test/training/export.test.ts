@@ -386,6 +386,8 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(failed.status).toBe('failed')
     expect(failed.error!.code).toBe('E1105')
     expect(failed.error!.message).toMatch(/ENOENT|no such file|missing/i)
+    // Paths in the data directory are named relative to it: no machine path in an answer.
+    expect(failed.error!.message).not.toContain(server.dataDir)
     const download = await server.request('GET', `/v1/training/jobs/${entry.jobId}/exports/${failed.id}/download`)
     expect(download.status).toBe(409)
     expect(download.body.error.message).toMatch(/failed/)
@@ -464,6 +466,51 @@ describe('export and prediction of trained models', { timeout: 300_000 }, () => 
     expect(answered.data?.predict.predictions[0].label).toBe('sports')
     const wrong = await server.graphql(query, { jobId: byName('text-cnn').jobId, inputs: [42] })
     expect(wrong.errors?.[0].extensions?.code).toBe('E1108')
+  })
+
+  it('predict: warns per input of missing features, unseen categories and unknown texts; an empty row is 400 E1108 (REST and GraphQL)', async () => {
+    const regression = byName('regression')
+    const answered = await server.request<PredictReply>('POST', `/v1/training/jobs/${regression.jobId}/predict`, {
+      json: {
+        inputs: [
+          { a: 5, b: 1, color: 'red' },
+          { a: 5, color: 'purple' },
+        ],
+      },
+    })
+    expect(answered.status, answered.text).toBe(200)
+    expect(answered.body.data.predictions.map((p) => p.warnings)).toEqual([
+      [],
+      ['feature "b" is missing: its training mean is used', 'category "purple" of "color" was not seen in training: it counts as unseen'],
+    ])
+    const empty = await server.request('POST', `/v1/training/jobs/${regression.jobId}/predict`, { json: { inputs: [{}] } })
+    expect(empty.status, empty.text).toBe(400)
+    expect(empty.body.error.code).toBe('E1108')
+    expect(empty.body.error.details).toEqual([{ field: 'inputs[0]', message: expect.stringMatching(/^is empty/) }])
+
+    const query = 'query ($jobId: ID!, $inputs: [JSON!]!) { predict(jobId: $jobId, inputs: $inputs) { predictions { label warnings } } }'
+    const graph = await server.request<unknown>('POST', '/graphql', {
+      json: { query, variables: { jobId: byName('text-cnn').jobId, inputs: ['the team won the match', 'qqqq zzzz'] } },
+    })
+    const body = graph.body as unknown as { data?: { predict: { predictions: { label: string; warnings: string[] }[] } }; errors?: unknown }
+    expect(body.errors).toBeUndefined()
+    expect(body.data?.predict.predictions.map((p) => p.warnings)).toEqual([[], [expect.stringMatching(/^all 2 tokens of the text are unknown/)]])
+  })
+
+  it('no source path of the service appears in an export: metadata, README, preprocessing or custom layers', async () => {
+    const sourcePath = /\b(?:trainer|src)\/[\w./-]+|\.ts\b/
+    const tfjs = await exported(byName('transformer').jobId, { format: 'tfjs', options: { optimize: true } })
+    expect(JSON.stringify(tfjs.view)).not.toMatch(sourcePath)
+    const files = unzipSync(tfjs.bytes)
+    expect(Object.keys(files)).toContain('custom-layers.js')
+    for (const [name, content] of Object.entries(files)) {
+      if (name.endsWith('.bin')) continue
+      expect(new TextDecoder().decode(content), name).not.toMatch(sourcePath)
+    }
+    const onnxExport = await exported(byName('text-cnn').jobId, { format: 'onnx', options: { optimize: true } })
+    expect(JSON.stringify(onnxExport.view)).not.toMatch(sourcePath)
+    const props = onnx.ModelProto.decode(onnxExport.bytes).metadataProps.map((prop) => prop.value)
+    for (const value of props) expect(value).not.toMatch(sourcePath)
   })
 
   it('exportModel and exportUpdated in GraphQL follow an export to completed', async () => {

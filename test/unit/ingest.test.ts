@@ -5,8 +5,10 @@ import zlib from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parquetWriteFile } from 'hyparquet-writer'
 import type { ColumnSource } from 'hyparquet-writer'
-import { analyzeFile, checkDeclaredSchema, type DatasetFormat, type FileAnalysis } from '../../src/ingest/index.ts'
+import { analyzeFile, checkDeclaredSchema, defaultUploadLimits, type DatasetFormat, type FileAnalysis, type UploadLimits } from '../../src/ingest/index.ts'
 import { InvalidInputError } from '../../src/errors/index.ts'
+import { loadTable } from '../../trainer/data/load.ts'
+import { BadInputError } from '../../trainer/ml/types.ts'
 
 let dir: string
 let fileCounter = 0
@@ -502,5 +504,142 @@ describe('checkDeclaredSchema', () => {
   it('accepts the declaration derived from a real analysis', async () => {
     const analyzed = await analyzeText('csv', 'a,b,c\n1,x,true\n2.5,,false\n')
     expect(checkDeclaredSchema({ columns: analyzed.columns.map(({ name, type }) => ({ name, type })) }, analyzed)).toEqual([])
+  })
+})
+
+describe('upload limits (UPLOAD_MAX_*)', () => {
+  const withLimits = (overrides: Partial<UploadLimits>): UploadLimits => ({ ...defaultUploadLimits, ...overrides })
+
+  /** The `file` problem of analyzing `content` under the default limits with `overrides`. */
+  async function limitProblem(format: DatasetFormat, content: string, overrides: Partial<UploadLimits> = {}): Promise<string> {
+    const error: unknown = await analyzeFile(writeFixture(format, content), format, withLimits(overrides)).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    )
+    expect(error).toBeInstanceOf(InvalidInputError)
+    const invalid = error as InvalidInputError
+    expect(invalid.code).toBe('E1108')
+    expect(invalid.details?.map((detail) => detail.field)).toEqual(['file'])
+    return invalid.details?.[0].message ?? ''
+  }
+  const accepted = (format: DatasetFormat, content: string, overrides: Partial<UploadLimits>) =>
+    analyzeFile(writeFixture(format, content), format, withLimits(overrides))
+
+  describe('CSV', () => {
+    it('refuses a header with more columns than UPLOAD_MAX_COLUMNS and accepts one at the limit', async () => {
+      expect(await limitProblem('csv', 'a,b,c,d\n1,2,3,4\n', { maxColumns: 3 })).toBe('the header (line 1) has 4 columns, more than 3 (UPLOAD_MAX_COLUMNS)')
+      expect((await accepted('csv', 'a,b,c,d\n1,2,3,4\n', { maxColumns: 4 })).columns).toHaveLength(4)
+    })
+
+    it('counts the columns of a header too long to split while reading it, under the default limits', async () => {
+      const header = Array.from({ length: 200_000 }, (_, i) => `column${i}`).join(',')
+      expect(await limitProblem('csv', `${header}\n`)).toBe('the header (line 1) has more than 10000 columns (UPLOAD_MAX_COLUMNS)')
+    })
+
+    it('refuses a record wider than UPLOAD_MAX_ROW_WIDTH in a split line and in what csv-parse reads', async () => {
+      expect(await limitProblem('csv', 'a,b,c\n1,2,3,4,5,6\n', { maxRowWidth: 5 })).toBe('line 2 has 6 fields, more than 5 (UPLOAD_MAX_ROW_WIDTH)')
+      // the quoted line break sends the rest of the file to csv-parse, and the guard before it
+      expect(await limitProblem('csv', 'a,b,c\n"x\ny",2,3\n1,2,3,4,5,6,7\n', { maxRowWidth: 5 })).toBe('line 4 has more than 5 fields (UPLOAD_MAX_ROW_WIDTH)')
+    })
+
+    it('refuses a line longer than UPLOAD_MAX_LINE_BYTES, counted in bytes, split or quoted across lines', async () => {
+      // 42 characters, 122 bytes
+      expect(await limitProblem('csv', `id,text\n1,${'数'.repeat(40)}\n`, { maxLineBytes: 100 })).toBe(
+        'line 2 is longer than 100 bytes (UPLOAD_MAX_LINE_BYTES)',
+      )
+      expect(await limitProblem('csv', `id,text\n1,"${'ab\n'.repeat(50)}"\n`, { maxLineBytes: 100 })).toMatch(
+        /^line \d+ is longer than 100 bytes \(UPLOAD_MAX_LINE_BYTES\)$/,
+      )
+      expect((await accepted('csv', `id,text\n1,${'数'.repeat(40)}\n`, { maxLineBytes: 122 })).rowCount).toBe(1)
+    })
+
+    it('refuses a field longer than UPLOAD_MAX_CELL_BYTES, integers included', async () => {
+      expect(await limitProblem('csv', `id,text\n1,${'x'.repeat(50)}\n`, { maxCellBytes: 40 })).toBe(
+        'line 2: field 2 is longer than 40 bytes (UPLOAD_MAX_CELL_BYTES)',
+      )
+      // a line of integers only is not split on the fast path, unless it may hold a long cell
+      expect(await limitProblem('csv', `a,b\n1,${'9'.repeat(50)}\n`, { maxCellBytes: 40 })).toBe(
+        'line 2: field 2 is longer than 40 bytes (UPLOAD_MAX_CELL_BYTES)',
+      )
+      expect(await limitProblem('csv', `id,text\n1,"${'ab\n'.repeat(20)}"\n`, { maxCellBytes: 40 })).toMatch(
+        /^line \d+ has a field longer than 40 bytes \(UPLOAD_MAX_CELL_BYTES\)$/,
+      )
+    })
+  })
+
+  describe('JSON', () => {
+    it('counts keys and array items at any depth against UPLOAD_MAX_ROW_WIDTH and accepts a row at the limit', async () => {
+      const limit = { maxRowWidth: 5 }
+      expect((await accepted('json', '{"a":1,"b":2,"c":3,"d":4,"e":5}\n{"a":1,"b":[1,2,3]}\n', limit)).rowCount).toBe(2)
+      expect(await limitProblem('json', '{"a":1}\n{"a":{"x":1,"y":2},"b":[1,2]}\n', limit)).toBe(
+        'line 2 has more than 5 values, counting keys and array items at any depth (UPLOAD_MAX_ROW_WIDTH)',
+      )
+      expect(await limitProblem('json', '[{"a":1},{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}]', limit)).toMatch(/^array element at index 1 has more than 5 values/)
+    })
+
+    it('refuses a row nested deeper than UPLOAD_MAX_DEPTH in JSON Lines and in an array', async () => {
+      expect((await accepted('json', '{"a":{"b":{"c":1}}}\n', { maxDepth: 3 })).rowCount).toBe(1)
+      expect(await limitProblem('json', '{"a":1}\n{"a":{"b":{"c":1}}}\n', { maxDepth: 2 })).toBe(
+        'line 2 nests objects and arrays more than 2 deep (UPLOAD_MAX_DEPTH)',
+      )
+      expect(await limitProblem('json', '[{"a":[[1]]}]', { maxDepth: 2 })).toBe(
+        'array element at index 0 nests objects and arrays more than 2 deep (UPLOAD_MAX_DEPTH)',
+      )
+    })
+
+    it('does not count brackets, commas or escaped quotes inside strings', async () => {
+      const row = { a: '[[[{{,,,\\"]]]}}', b: '\\', c: 'x' }
+      const analysis = await accepted('json', `${JSON.stringify(row)}\n${JSON.stringify([row])}`.replace(/^/, '[').replace(/\n\[/, ','), {
+        maxDepth: 1,
+        maxRowWidth: 3,
+      })
+      expect(analysis.preview).toEqual([row, row])
+    })
+
+    it('refuses a string longer than UPLOAD_MAX_CELL_BYTES that spans read chunks', async () => {
+      const text = 'x'.repeat(400_000)
+      expect(await limitProblem('json', `${JSON.stringify({ text })}\n`, { maxCellBytes: 300_000 })).toBe(
+        'line 1 holds a string longer than 300000 bytes (UPLOAD_MAX_CELL_BYTES)',
+      )
+      expect(await limitProblem('json', JSON.stringify([{ text: 'a' }, { text }]), { maxCellBytes: 300_000 })).toMatch(
+        /^array element at index 1 holds a string/,
+      )
+    })
+
+    it('refuses a JSON Lines line or an array element longer than UPLOAD_MAX_LINE_BYTES', async () => {
+      const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, 'v'.repeat(50)])))
+      expect(await limitProblem('json', `{"k0":"v"}\n${wide}\n`, { maxLineBytes: 1000 })).toBe('line 2 is longer than 1000 bytes (UPLOAD_MAX_LINE_BYTES)')
+      expect(await limitProblem('json', `[{"k0":"v"},\n${wide}]`, { maxLineBytes: 1000 })).toBe(
+        'array element at index 1 is longer than 1000 bytes (UPLOAD_MAX_LINE_BYTES)',
+      )
+      // longer than a read chunk: refused before the line is complete
+      const long = JSON.stringify(Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, i])))
+      expect(await limitProblem('json', `${long}\n`, { maxLineBytes: 300_000 })).toBe('line 1 is longer than 300000 bytes (UPLOAD_MAX_LINE_BYTES)')
+    })
+
+    it('refuses rows whose keys together make more columns than UPLOAD_MAX_COLUMNS', async () => {
+      expect(await limitProblem('json', '{"a":1}\n{"b":1}\n{"c":1,"d":1}\n', { maxColumns: 3 })).toBe(
+        'the keys of rows 1 to 3 make 4 columns, more than 3 (UPLOAD_MAX_COLUMNS)',
+      )
+    })
+  })
+
+  it('refuses a parquet file with more columns than UPLOAD_MAX_COLUMNS', async () => {
+    const file = writeParquet([
+      { name: 'a', data: [1, 2], type: 'INT32' },
+      { name: 'b', data: [1, 2], type: 'INT32' },
+    ])
+    expect((await analyzeFile(file, 'parquet', withLimits({ maxColumns: 2 }))).columns).toHaveLength(2)
+    await expect(analyzeFile(file, 'parquet', withLimits({ maxColumns: 1 }))).rejects.toMatchObject({
+      details: [{ field: 'file', message: 'the parquet file has 2 columns, more than 1 (UPLOAD_MAX_COLUMNS)' }],
+    })
+  })
+
+  it("applies the same limits to the trainer's reading, failing the job as bad input", async () => {
+    const file = writeFixture('csv', 'a,b,c\n1,2,3\n')
+    expect((await loadTable(file, 'csv', withLimits({ maxColumns: 3 }))).columns).toEqual(['a', 'b', 'c'])
+    const error = await loadTable(file, 'csv', withLimits({ maxColumns: 2 })).catch((thrown: unknown) => thrown)
+    expect(error).toBeInstanceOf(BadInputError)
+    expect((error as Error).message).toBe('the dataset file is over an upload limit: the header (line 1) has 3 columns, more than 2 (UPLOAD_MAX_COLUMNS)')
   })
 })

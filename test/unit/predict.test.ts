@@ -331,6 +331,41 @@ describe('predictions', () => {
 
 // ---------------------------------------------------------------- bad inputs
 
+describe('warnings', () => {
+  it('names each missing feature and unseen category of a tabular input, and nothing for a complete one', async () => {
+    const result = await predictor().predict(colours.ref, [{ x1: 0.5, x2: 0.1, colour: 'red' }, { x1: 0.5, colour: 'purple' }, [0.5, null, null]])
+    expect(result.predictions.map((p) => p.warnings)).toEqual([
+      [],
+      ['feature "x2" is missing: its training mean is used', 'category "purple" of "colour" was not seen in training: it counts as unseen'],
+      ['feature "x2" is missing: its training mean is used', 'feature "colour" is missing: it counts as an unseen category'],
+    ])
+  })
+
+  it('says when every token of a text is unknown, when it has none, and when it is cut', async () => {
+    const length = text.preprocessing.kind === 'text' ? text.preprocessing.maxSequenceLength : 0
+    const long = Array.from({ length: length + 5 }, () => 'football').join(' ')
+    const result = await predictor().predict(text.ref, ['the football team', 'zyxq wvut', '', { text: '!!' }, long])
+    const warnings = result.predictions.map((p) => p.warnings)
+    expect(warnings[0]).toEqual([])
+    expect(warnings[1]).toEqual(['all 2 tokens of the text are unknown (not seen in training): the model sees only unknown tokens'])
+    expect(warnings[2]).toEqual(['the text of "text" has no tokens: the model sees only padding'])
+    expect(warnings[3]).toHaveLength(1)
+    expect(warnings[4]).toEqual([`the text has ${length + 5} tokens; the model reads only the first ${length}`])
+  })
+
+  it('answers no warnings for complete images', async () => {
+    const pixels = Array.from({ length: side * side }, () => 10)
+    const result = await predictor().predict(images.ref, [pixels])
+    expect(result.predictions[0].warnings).toEqual([])
+  })
+
+  it('rejects an empty tabular row ({} or only nulls) with E1108 naming the input and the features', async () => {
+    const error = await invalidInput(predictor().predict(colours.ref, [{ x1: 1, colour: 'red' }, {}, { x1: null, x2: null, colour: null }]))
+    expect(fieldsOf(error)).toEqual(['inputs[1]', 'inputs[2]'])
+    expect(messageAt(error, 'inputs[1]')).toBe('is empty: it gives none of the model\'s features ("x1", "x2", "colour"); send at least one')
+  })
+})
+
 describe('bad inputs', () => {
   it('rejects a missing, empty or oversized batch with E1108 on inputs', async () => {
     const served = predictor({ maxBatch: 3 })

@@ -3,12 +3,16 @@
 // accepted reads the same way here. CSV values are typed as the upload types
 // them: a column is numbers, booleans or strings as a whole, and empty values
 // are null. JSON rows are the objects as parsed; Parquet values are made
-// plain (numbers, strings, booleans, null).
+// plain (numbers, strings, booleans, null). The upload limits (UPLOAD_MAX_*)
+// are the API's, read from the same environment, so what the upload accepted
+// reads here too.
+import { uploadLimits, type UploadLimits } from '../../src/config.ts'
 import { cellValueOfText, type DatasetFormat } from '../../src/domain/cell-types.ts'
 import { CsvColumns, finalType } from '../../src/ingest/columns.ts'
 import { readCsv, type CsvSink } from '../../src/ingest/csv.ts'
 import { FormatError } from '../../src/ingest/errors.ts'
 import { readJson } from '../../src/ingest/json.ts'
+import { checkColumnCount, LimitError } from '../../src/ingest/limits.ts'
 import { bigintToJson, bytesToText, openParquet, readParquetRows } from '../../src/ingest/parquet.ts'
 import { BadInputError } from '../ml/types.ts'
 
@@ -22,30 +26,31 @@ export interface Table {
 }
 
 /** The rows of a stored dataset file; `json` covers both a JSON array of objects and JSON Lines. */
-export async function loadRows(file: string, format: DatasetFormat): Promise<Row[]> {
-  return (await loadTable(file, format)).rows
+export async function loadRows(file: string, format: DatasetFormat, limits?: UploadLimits): Promise<Row[]> {
+  return (await loadTable(file, format, limits)).rows
 }
 
 const formatNames: Record<DatasetFormat, string> = { csv: 'CSV', json: 'JSON', parquet: 'parquet' }
 
-/** The rows and the column names, in file order, of a stored dataset file. */
-export async function loadTable(file: string, format: DatasetFormat): Promise<Table> {
+/** The rows and the column names, in file order, of a stored dataset file; `limits` default to UPLOAD_MAX_* of the environment. */
+export async function loadTable(file: string, format: DatasetFormat, limits: UploadLimits = uploadLimits(process.env)): Promise<Table> {
   try {
-    return await readTable(file, format)
+    return await readTable(file, format, limits)
   } catch (error) {
+    if (error instanceof LimitError) throw new BadInputError(`the dataset file is over an upload limit: ${error.message}`)
     if (error instanceof FormatError) throw new BadInputError(`the dataset file is not valid ${formatNames[format]}: ${error.message}`)
     throw error
   }
 }
 
-function readTable(file: string, format: DatasetFormat): Promise<Table> {
+function readTable(file: string, format: DatasetFormat, limits: UploadLimits): Promise<Table> {
   switch (format) {
     case 'csv':
-      return csvTable(file)
+      return csvTable(file, limits)
     case 'json':
-      return jsonTable(file)
+      return jsonTable(file, limits)
     case 'parquet':
-      return parquetTable(file)
+      return parquetTable(file, limits)
     default:
       throw new BadInputError(`unsupported dataset format ${JSON.stringify(format satisfies never)}: use csv, json or parquet`)
   }
@@ -54,9 +59,9 @@ function readTable(file: string, format: DatasetFormat): Promise<Table> {
 // ---------------------------------------------------------------------------
 // CSV
 
-async function csvTable(file: string): Promise<Table> {
+async function csvTable(file: string, limits: UploadLimits): Promise<Table> {
   const records = new CsvRecords()
-  await readCsv(file, records)
+  await readCsv(file, records, limits)
   if (records.names === undefined) throw new BadInputError('the dataset file is empty')
   return { rows: records.rows(records.names), columns: records.names }
 }
@@ -153,21 +158,26 @@ function rowFactory(columns: string[]): (values: unknown[]) => Row {
 // ---------------------------------------------------------------------------
 // JSON array or JSON Lines
 
-async function jsonTable(file: string): Promise<Table> {
+async function jsonTable(file: string, limits: UploadLimits): Promise<Table> {
   const rows: Row[] = []
   const columns = new Set<string>()
-  await readJson(file, (row) => {
-    for (const key of Object.keys(row)) columns.add(key)
-    rows.push(row)
-  })
+  await readJson(
+    file,
+    (row) => {
+      for (const key of Object.keys(row)) columns.add(key)
+      checkColumnCount(columns.size, limits, `the keys of rows 1 to ${rows.length + 1} make`)
+      rows.push(row)
+    },
+    limits,
+  )
   return { rows, columns: [...columns] }
 }
 
 // ---------------------------------------------------------------------------
 // Parquet
 
-async function parquetTable(file: string): Promise<Table> {
-  const source = await openParquet(file)
+async function parquetTable(file: string, limits: UploadLimits): Promise<Table> {
+  const source = await openParquet(file, limits)
   const columns = source.columns.map((child) => child.element.name)
   const makeRow = rowFactory(columns)
   const values = new Array<unknown>(columns.length)

@@ -151,9 +151,10 @@ function textInputs(ctx: ConversionContext, pre: TextPreprocessing): RawInputs {
   const name = ctx.graph.reserve('tokens')
   const length = pre.maxSequenceLength
   const description =
-    `Token ids, ${length} per row: the text tokenized as metadata "tokenizer" says (trainer/data/text.ts: NFKC, ` +
-    `${pre.tokenizer.lowercase ? 'lower-cased, ' : ''}${pre.tokenizer.cjkCharacters ? 'one token per CJK character, ' : ''}` +
-    'words and punctuation marks), each token replaced by its index in metadata "vocabulary" (1 for tokens not in it), ' +
+    `Token ids, ${length} per row: the text tokenized as metadata "tokenizer" says (NFKC-normalized, ` +
+    `${pre.tokenizer.lowercase ? 'lower-cased, ' : ''}${pre.tokenizer.cjkCharacters ? 'one token per Han or hiragana character and per katakana run, ' : ''}` +
+    'words as runs of letters and digits with inner apostrophes kept, each punctuation mark alone), ' +
+    'each token replaced by its index in metadata "vocabulary" (1 for tokens not in it), ' +
     `cut after ${length} tokens and padded with 0.`
   return {
     specs: [{ name, dtype: 'int64', shape: [BATCH, length], description }],

@@ -164,7 +164,13 @@ async function run(ctx: RunnerContext, row: Export) {
         completedAt: new Date(),
         workerId: null,
       }
-    : { status: 'failed', errorCode: ErrorCodes.exportFailed, errorMessage: result.message, completedAt: new Date(), workerId: null }
+    : {
+        status: 'failed',
+        errorCode: ErrorCodes.exportFailed,
+        errorMessage: withinDataDir(result.message, ctx.storageRoot),
+        completedAt: new Date(),
+        workerId: null,
+      }
   const written = await ctx.db.export.updateMany({ where: { id: row.id, status: 'processing', workerId: ctx.workerId }, data })
   if (written.count === 0) {
     // The export (or its job) was deleted meanwhile: leave no file behind.
@@ -221,4 +227,10 @@ export function createExportRunner(options: ExportRunnerOptions) {
       return stopping
     },
   }
+}
+
+/** A failure message as users read it: paths inside the data directory relative to it, no machine path in the answer. */
+function withinDataDir(message: string, root: string): string {
+  const prefix = `${path.resolve(root)}${path.sep}`
+  return message.split(prefix).join('')
 }

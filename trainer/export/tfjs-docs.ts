@@ -42,7 +42,8 @@ export function inputSpec(name: string, shape: (number | null)[], preprocessing:
       const { maxSequenceLength: length, tokenizer, textColumn } = preprocessing
       const description =
         `Token ids, ${length} per row: the text of "${textColumn}" NFKC-normalized, ${tokenizer.lowercase ? 'lower-cased, ' : ''}` +
-        `split into ${tokenizer.cjkCharacters ? 'single CJK characters, ' : ''}words and punctuation marks (trainer/data/text.ts), ` +
+        `split into ${tokenizer.cjkCharacters ? 'single CJK characters (Han and hiragana one each, a katakana run as one), ' : ''}` +
+        'words (runs of letters and digits, inner apostrophes kept) and single punctuation marks, ' +
         'each token replaced by its index in preprocessing.json "preprocessing.vocabulary" (1 for tokens not in it), ' +
         `cut after ${length} tokens and padded with 0 at the end.`
       return { name, dtype: 'int32', shape: dims, description }

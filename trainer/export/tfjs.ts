@@ -191,7 +191,8 @@ function customLayersModule(): Promise<Uint8Array> {
     legalComments: 'none',
     banner: { js: "// The training service's custom TF.js layers; importing this module registers them for tf.loadLayersModel." },
   }).then(
-    (result) => result.outputFiles[0].contents,
+    // esbuild heads each module with a `// trainer/ml/layers/….ts` comment: no source path of this service goes out in an export.
+    (result) => new TextEncoder().encode(result.outputFiles[0].text.replace(/^[ \t]*\/\/ [\w./-]+\.[cm]?[jt]s[ \t]*\n/gm, '')),
     (error: unknown) => {
       bundled = undefined
       throw error

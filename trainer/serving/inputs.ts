@@ -1,11 +1,15 @@
 // Raw prediction inputs, as an API client sends them, checked against what a
 // model was trained on and encoded by the dataset encoders (trainer/data)
 // exactly as the training rows were. Every problem is collected, so that one
-// E1108 names them all.
+// E1108 names them all. What the model can take but did not learn from (a
+// missing feature, an unseen category, a text of unknown tokens) is no error:
+// each input's prediction carries warnings saying so.
 import { InvalidInputError, type FieldProblem } from '../../src/errors/index.ts'
 import type { Row } from '../data/load.ts'
 import { encodeInputs } from '../data/prepare.ts'
-import { isMissing, numberOf, quoteList } from '../data/values.ts'
+import { maxCategories } from '../data/tabular.ts'
+import { tokenize } from '../data/text.ts'
+import { isMissing, numberOf, quoteList, valueText } from '../data/values.ts'
 import type { ImagePreprocessing, Preprocessing, TabularFeature, TabularPreprocessing, TextPreprocessing } from '../ml/types.ts'
 
 /** What a model takes, for docs and error messages. */
@@ -64,9 +68,10 @@ export function checkBatch(inputs: unknown, maxBatch: number): unknown[] {
  * An encoder of a model's raw inputs: the model input rows, encoded by the
  * trainer's own encoders, or E1108 listing every problem of every item.
  */
-export function createInputEncoder(preprocessing: Preprocessing): (items: unknown[]) => { x: Float32Array | Int32Array; count: number } {
+export function createInputEncoder(preprocessing: Preprocessing): (items: unknown[]) => EncodedInputs {
   const columns = modelColumns(preprocessing)
   const readValues = valuesReader(preprocessing, columns)
+  const warningsOf = warner(preprocessing)
   // Each row is the item's values in column order, and the encoders read it by
   // position ('0', '1', …): a row object with hundreds of named pixel keys
   // costs milliseconds per input to build (V8 makes it a dictionary).
@@ -82,8 +87,62 @@ export function createInputEncoder(preprocessing: Preprocessing): (items: unknow
       return values as unknown as Row
     })
     if (problems.length > 0) throw InvalidInputError.fromProblems(problems)
-    return encodeInputs(byPosition, rows)
+    return { ...encodeInputs(byPosition, rows), warnings: rows.map((row) => warningsOf(row as unknown as unknown[])) }
   }
+}
+
+export interface EncodedInputs {
+  x: Float32Array | Int32Array
+  count: number
+  /** Per input: what of it the model did not learn from. */
+  warnings: string[][]
+}
+
+/** Warnings about one checked input's values (in column order). */
+type Warner = (values: unknown[]) => string[]
+
+function warner(preprocessing: Preprocessing): Warner {
+  switch (preprocessing.kind) {
+    case 'text':
+      return textWarnings(preprocessing)
+    case 'tabular':
+      return tabularWarnings(preprocessing)
+    case 'image':
+      return () => []
+  }
+}
+
+function textWarnings({ tokenizer, vocabulary, maxSequenceLength, textColumn }: TextPreprocessing): Warner {
+  // 0 and 1 are padding and out-of-vocabulary: no text token is either
+  const known = new Set(vocabulary.slice(2))
+  return ([text]) => {
+    const tokens = tokenize(typeof text === 'string' ? text : '', tokenizer)
+    if (tokens.length === 0) return [`the text of "${textColumn}" has no tokens: the model sees only padding`]
+    const warnings: string[] = []
+    const unknown = tokens.filter((token) => !known.has(token)).length
+    if (unknown === tokens.length) {
+      warnings.push(
+        `all ${tokens.length} token${tokens.length === 1 ? '' : 's'} of the text are unknown (not seen in training): the model sees only unknown tokens`,
+      )
+    }
+    if (tokens.length > maxSequenceLength) warnings.push(`the text has ${tokens.length} tokens; the model reads only the first ${maxSequenceLength}`)
+    return warnings
+  }
+}
+
+function tabularWarnings({ features }: TabularPreprocessing): Warner {
+  const known = features.map((feature) => new Set(feature.categories ?? []))
+  return (values) =>
+    features.flatMap((feature, j) => {
+      const value = values[j]
+      if (isMissing(value)) {
+        const filled = feature.type === 'numeric' ? 'its training mean is used' : 'it counts as an unseen category'
+        return [`feature "${feature.column}" is missing: ${filled}`]
+      }
+      if (feature.type !== 'categorical' || known[j].has(valueText(value))) return []
+      const rare = known[j].size >= maxCategories ? ' (or was too rare to get its own feature)' : ''
+      return [`category ${JSON.stringify(valueText(value))} of "${feature.column}" was not seen in training${rare}: it counts as unseen`]
+    })
 }
 
 /** The columns a model reads, in the order its encoder reads them. */
@@ -159,6 +218,11 @@ function tabularValues({ features }: TabularPreprocessing, columns: string[]): V
     } else {
       problems.push({ field: at, message: `must be ${expected}, got ${shown(item)}` })
       return []
+    }
+    // An input with problems already says what is wrong with it; an empty one ({}, or only nulls) says nothing
+    if (problems.length === 0 && values.every(isMissing)) {
+      problems.push({ field: at, message: `is empty: it gives none of the model's features (${quoteList(columns)}); send at least one` })
+      return values
     }
     features.forEach((feature, j) => {
       const problem = featureProblem(feature, values[j])
